@@ -1,0 +1,80 @@
+"""The run folder: where artifacts flow from chapter to chapter.
+
+    runs/<profile>/
+        corpus/        curated corpus (JSONL shards) and curation report
+        tokenizer/     Hugging Face fast tokenizer folder
+        tokens/        packed token files (train.bin, val.bin, meta.json)
+        checkpoints/   training checkpoints (step_XXXXXXX/), plus metrics.jsonl
+        hf_model/      Hugging Face LlamaForCausalLM export (+ tokenizer)
+        classifiers/   fine-tuned classifiers, one folder per task
+        reports/       evaluation results and figures
+
+Each chapter reads what the previous one left here and builds it through
+``ttl.pipeline`` when it is absent, so every notebook also runs alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_DIR_ENV = "TTL_RUN_DIR"
+
+
+def repo_root(start: Path | None = None) -> Path | None:
+    """The course checkout that contains ``start`` (a folder with pyproject.toml and ttl/), if any."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "ttl").is_dir():
+            return folder
+    return None
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @classmethod
+    def for_profile(cls, profile_name: str, base: str | os.PathLike | None = None) -> "RunDir":
+        """``$TTL_RUN_DIR`` if set, else ``<checkout>/runs/<profile>`` (or ``./runs/<profile>``)."""
+        if base is None and os.environ.get(RUN_DIR_ENV):
+            return cls(Path(os.environ[RUN_DIR_ENV]).expanduser().resolve())
+        if base is None:
+            top = repo_root()
+            base = (top / "runs") if top else Path("runs")
+        return cls((Path(base) / profile_name).resolve())
+
+    def _sub(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self._sub("corpus")
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self._sub("tokenizer")
+
+    @property
+    def tokens_dir(self) -> Path:
+        return self._sub("tokens")
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self._sub("checkpoints")
+
+    @property
+    def hf_model_dir(self) -> Path:
+        return self._sub("hf_model")
+
+    @property
+    def reports_dir(self) -> Path:
+        return self._sub("reports")
+
+    def classifier_dir(self, task: str) -> Path:
+        return self._sub("classifiers") / task
+
+    def ensure(self) -> "RunDir":
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self
