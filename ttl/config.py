@@ -120,6 +120,10 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 1234
     num_threads: int | None = None
+    # Measure energy and CO2 with CodeCarbon (its public API only).
+    track_emissions: bool = False
+    country_iso_code: str = "BRA"
+    keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # YAML gives a list

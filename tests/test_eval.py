@@ -1,0 +1,81 @@
+import math
+import random
+
+import pytest
+import torch
+from scipy.stats import pearsonr
+from sklearn.metrics import accuracy_score, f1_score
+
+from conftest import tiny_profile
+from ttl.data.loaders import load_assin2
+from ttl.eval import (TASKS, build_prompt, evaluate_task, macro_f1, majority_baseline, parse_score,
+                      parse_yes_no, pearson, perplexity_from_loss, text_perplexity)
+from ttl.eval.metrics import accuracy
+
+
+def test_metrics_match_sklearn_and_scipy():
+    rng = random.Random(0)
+    for _ in range(20):
+        gold = [rng.randint(0, 1) for _ in range(30)]
+        pred = [rng.choice([0, 1, -1]) for _ in range(30)]  # -1: an unparseable answer
+        assert macro_f1(gold, pred, [0, 1]) == pytest.approx(f1_score(gold, pred, labels=[0, 1], average="macro"))
+        assert accuracy(gold, pred) == pytest.approx(accuracy_score(gold, pred))
+        x = [rng.random() for _ in range(30)]
+        y = [a + rng.random() for a in x]
+        assert pearson(x, y) == pytest.approx(pearsonr(x, y)[0])
+
+
+def test_majority_baseline_is_one_third_on_balanced_binary():
+    assert majority_baseline([0, 1] * 50, [0, 1])["macro_f1"] == pytest.approx(1 / 3)
+
+
+def test_perplexity_is_e_to_the_loss_not_two():
+    assert perplexity_from_loss(3.0) == pytest.approx(math.exp(3.0))
+    assert perplexity_from_loss(3.0) != pytest.approx(2 ** 3.0)
+
+
+def test_text_perplexity_agrees_with_transformers(tiny_model, tiny_tokenizer):
+    text = "A chuva caiu sobre a cidade durante a tarde inteira."
+    ours = text_perplexity(tiny_model, tiny_tokenizer, [text])
+    hf = tiny_model.to_hf().eval()
+    ids = torch.tensor([[tiny_tokenizer.bos_token_id, *tiny_tokenizer(text, add_special_tokens=False)["input_ids"],
+                         tiny_tokenizer.eos_token_id]])
+    with torch.no_grad():
+        hf_loss = hf(ids, labels=ids).loss.item()  # transformers shifts the labels itself
+    assert ours["loss"] == pytest.approx(hf_loss, rel=1e-5)
+    assert ours["perplexity"] == pytest.approx(math.exp(hf_loss), rel=1e-5)
+
+
+def test_answer_parsing():
+    assert parse_yes_no(" Sim, pode.") == 1
+    assert parse_yes_no(" Não") == 0 and parse_yes_no("nao") == 0
+    assert parse_yes_no(" talvez") is None and parse_yes_no("") is None
+    assert parse_score(" 3,5") == 3.5 and parse_score("4.25 pontos") == 4.25
+    assert parse_score("9") == 5.0 and parse_score("nada") is None
+
+
+def test_prompts_follow_the_harness_format():
+    ds = load_assin2()
+    row, shot = ds["test"][0], ds["train"][0]
+    prompt = build_prompt(TASKS["assin2_rte"], row, [shot])
+    first, query = prompt.split("\n\n")
+    assert first.startswith(f"Premissa: {shot['premise']}\nHipótese: {shot['hypothesis']}\n")
+    assert first.endswith("Resposta: Sim") or first.endswith("Resposta: Não")
+    assert query.endswith("A hipótese pode ser inferida pela premissa? Sim ou Não?\nResposta:")
+
+
+@pytest.mark.parametrize("mode", ["generate", "loglik"])
+def test_evaluate_task_reports_scores_beside_baseline(tiny_model, tiny_tokenizer, mode):
+    res = evaluate_task(tiny_model, tiny_tokenizer, "assin2_rte", load_assin2(), num_fewshot=1,
+                        max_examples=6, mode=mode)
+    assert res["examples"] == 6
+    assert 0 <= res["macro_f1"] <= 1 and 0 <= res["baseline_macro_f1"] <= 1
+    if mode == "loglik":
+        assert res["invalid_answers"] == 0
+
+
+def test_sts_is_regression(tiny_model, tiny_tokenizer):
+    res = evaluate_task(tiny_model, tiny_tokenizer, "assin2_sts", load_assin2(), num_fewshot=0, max_examples=5)
+    assert -1 <= res["pearson"] <= 1
+    with pytest.raises(ValueError, match="regression"):
+        evaluate_task(tiny_model, tiny_tokenizer, "assin2_sts", load_assin2(), mode="loglik")

@@ -1,0 +1,79 @@
+import json
+import math
+
+import pytest
+import torch
+
+from conftest import tiny_profile
+from ttl.runs import RunDir
+from ttl.train import latest_checkpoint, lr_at, pretrain
+from ttl.train.checkpoint import load_trainer_state
+
+
+def test_schedule_warmup_peak_and_floor():
+    kw = dict(max_lr=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_at(0, **kw) == pytest.approx(0.1)
+    assert lr_at(9, **kw) == pytest.approx(1.0)
+    assert lr_at(60, **kw) == pytest.approx(0.55)          # half-way down the cosine
+    assert lr_at(110, **kw) == pytest.approx(0.1)
+    assert lr_at(500, **kw) == pytest.approx(0.1)
+    lrs = [lr_at(s, **kw) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_schedule_matches_pytorch_cosine():
+    # After warmup our cosine is torch's CosineAnnealingLR with eta_min = min_lr.
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=50, eta_min=0.2)
+    for s in range(50):
+        assert lr_at(s + 5, max_lr=2.0, warmup_steps=5, max_steps=55, min_lr_ratio=0.1) == pytest.approx(
+            opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+
+
+def test_loss_falls_and_metrics_are_logged(tiny_tokens, tmp_path):
+    profile = tiny_profile(max_steps=30, lr=5e-3, log_every=5, eval_every=10)
+    result = pretrain(profile, RunDir(tmp_path), tokens_dir=tiny_tokens, show_progress=False)
+    losses = [loss for _, loss in result.losses()]
+    assert losses[-1] < losses[0] - 0.5
+    assert losses[0] < math.log(512) + 1.0  # starts near the uniform guess
+    val = result.val_losses()
+    assert val and all(math.isfinite(v) for _, v in val)
+    rows = [json.loads(line) for line in (tmp_path / "checkpoints" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 25, 30]
+    assert rows[1]["val_ppl"] == pytest.approx(math.exp(rows[1]["val_loss"]))
+
+
+def test_resume_is_exact(tiny_tokens, tmp_path):
+    profile = tiny_profile(max_steps=8, save_every=4, grad_accum_steps=2)
+    straight = pretrain(profile, RunDir(tmp_path / "a"), tokens_dir=tiny_tokens, show_progress=False)
+    run_b = RunDir(tmp_path / "b")
+    stopped = pretrain(profile, run_b, tokens_dir=tiny_tokens, stop_after=4, show_progress=False)
+    assert stopped.checkpoint.name == "step_0000004"
+    resumed = pretrain(profile, run_b, tokens_dir=tiny_tokens, show_progress=False)
+    for (name, p), q in zip(straight.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q), f"{name} differs after resuming"
+    # The metrics log has no duplicated steps after the resume.
+    steps = [json.loads(l)["step"] for l in (tmp_path / "b/checkpoints/metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
+
+
+def test_checkpoints_are_complete_and_pruned(tiny_tokens, tmp_path):
+    profile = tiny_profile(max_steps=8, save_every=2, keep_checkpoints=2)
+    pretrain(profile, RunDir(tmp_path), tokens_dir=tiny_tokens, show_progress=False)
+    root = tmp_path / "checkpoints"
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000006", "step_0000008"]
+    assert (root / "latest").read_text() == "step_0000008"
+    assert load_trainer_state(latest_checkpoint(root))["step"] == 8
+    # A half-written checkpoint (a crash during saving) is never taken for the latest one.
+    (root / "step_0000010.tmp").mkdir()
+    (root / "latest").unlink()
+    assert latest_checkpoint(root).name == "step_0000008"
+
+
+def test_vocab_mismatch_is_explained(tiny_tokens, tmp_path):
+    profile = tiny_profile()
+    profile.model.vocab_size = 100
+    with pytest.raises(ValueError, match="vocab_size"):
+        pretrain(profile, RunDir(tmp_path), tokens_dir=tiny_tokens, show_progress=False)

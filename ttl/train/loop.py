@@ -1,0 +1,223 @@
+"""The pretraining loop: one code path from a CPU smoke run to the A100/H100 run.
+
+What it does, in order: build the model from the profile, pack the corpus if
+needed, then for each optimizer step accumulate gradients over micro-batches,
+clip, step AdamW (weight decay on weight matrices only), follow the warmup +
+cosine schedule, and every so often evaluate, log and checkpoint.
+
+Resuming is exact: the batch of every step is a pure function of (seed, step)
+(see ``TokenBlocks.indices_for_step``), and the checkpoint holds the model,
+the optimizer and the RNG states, so a run stopped at step k and resumed
+gives the same weights as one never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..config import Profile
+from ..data.packing import TokenBlocks, open_blocks, read_meta
+from ..runs import RunDir
+from .checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
+from .schedule import lr_at
+
+# Dense bf16 peak of common training GPUs, for MFU (model FLOPs utilisation).
+PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAK_FLOPS.items():
+        if key in name:
+            return value
+    return None
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    checkpoint: Path | None
+    history: list[dict] = field(default_factory=list)
+    emissions: dict | None = None
+
+    def losses(self) -> list[tuple[int, float]]:
+        return [(h["step"], h["loss"]) for h in self.history if "loss" in h]
+
+    def val_losses(self) -> list[tuple[int, float]]:
+        return [(h["step"], h["val_loss"]) for h in self.history if "val_loss" in h]
+
+
+@torch.no_grad()
+def evaluate_loss(model, blocks: TokenBlocks, batch_size: int, max_batches: int, device, autocast) -> float:
+    """Mean next-token loss (nats) over the first ``max_batches`` batches of ``blocks``."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    n = len(blocks)
+    for b in range(max_batches):
+        idx = list(range(b * batch_size, min((b + 1) * batch_size, n)))
+        if not idx:
+            break
+        x, y = blocks.batch(idx)
+        with autocast():
+            out = model(x.to(device), y.to(device), return_logits=False)
+        total += float(out.loss) * len(idx)
+        count += len(idx)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def _read_history(path: Path, up_to_step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r.get("step", 0) <= up_to_step]
+
+
+def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | None = None,
+             max_steps: int | None = None, resume: bool = True, stop_after: int | None = None,
+             show_progress: bool = True, model=None) -> TrainResult:
+    """Train the profile's model on the packed tokens in ``tokens_dir`` (default: the run's).
+
+    ``max_steps`` overrides the profile's schedule length; ``stop_after`` stops the
+    loop early (as a crash or a preemption would) while keeping the schedule of
+    ``max_steps``, which is how the resume test interrupts a run.
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from ..model import Llama
+
+    cfg = profile.train
+    total_steps = max_steps or cfg.max_steps
+    tokens_dir = Path(tokens_dir or run.tokens_dir)
+    meta = read_meta(tokens_dir)
+    if meta["vocab_size"] > profile.model.vocab_size:
+        raise ValueError(f"the tokenizer has {meta['vocab_size']} tokens but model.vocab_size is "
+                         f"{profile.model.vocab_size}; raise model.vocab_size in the profile or retrain "
+                         f"the tokenizer with a smaller vocabulary")
+    if cfg.seq_len > profile.model.max_seq_len:
+        raise ValueError(f"train.seq_len ({cfg.seq_len}) exceeds model.max_seq_len ({profile.model.max_seq_len})")
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+
+    mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[cfg.precision]
+    accelerator = Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())
+    device = accelerator.device
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # TF32 as in the published run
+        torch.backends.cudnn.allow_tf32 = True
+
+    train_blocks = open_blocks(tokens_dir, "train", cfg.seq_len)
+    val_blocks = open_blocks(tokens_dir, "val", cfg.seq_len) if meta["tokens"]["val"] > cfg.seq_len else None
+
+    model = model if model is not None else Llama(profile.model)
+    ckpt_root = run.checkpoints_dir
+    start_step = 0
+    trainer_state = None
+    if resume and (last := latest_checkpoint(ckpt_root)) is not None:
+        load_model_weights(model, last)
+        trainer_state = load_trainer_state(last)
+        start_step = int(trainer_state["step"])
+    groups = model.optimizer_groups(cfg.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                                  fused=device.type == "cuda")
+    if trainer_state is not None:
+        optimizer.load_state_dict(trainer_state["optimizer"])
+        torch.set_rng_state(trainer_state["rng_cpu"])
+    model, optimizer = accelerator.prepare(model, optimizer)
+    train_model = torch.compile(model) if cfg.compile else model
+
+    history_path = ckpt_root / "metrics.jsonl"
+    history = _read_history(history_path, start_step)
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    history_path.write_text("".join(json.dumps(h) + "\n" for h in history), encoding="utf-8")
+
+    tracker = None
+    if cfg.track_emissions and start_step < total_steps:
+        from codecarbon import OfflineEmissionsTracker
+        tracker = OfflineEmissionsTracker(country_iso_code=cfg.country_iso_code, log_level="error",
+                                          save_to_file=False)
+        tracker.start()
+
+    flops_per_token = accelerator.unwrap_model(model).flops_per_token(cfg.seq_len)
+    peak = peak_flops(device)
+    end_step = min(total_steps, stop_after) if stop_after is not None else total_steps
+    checkpoint = latest_checkpoint(ckpt_root)
+    window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
+    bar = tqdm(range(start_step, end_step), desc="pretraining", unit="step", disable=not show_progress,
+               initial=start_step, total=end_step)
+    model.train()
+    for step in bar:
+        lr = lr_at(step, max_lr=cfg.lr, warmup_steps=cfg.warmup_steps, max_steps=total_steps,
+                   min_lr_ratio=cfg.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = 0.0
+        for micro in range(cfg.grad_accum_steps):
+            idx = train_blocks.indices_for_step(step * cfg.grad_accum_steps + micro, cfg.micro_batch_size, cfg.seed)
+            x, y = train_blocks.batch(idx)
+            with accelerator.autocast():
+                out = train_model(x.to(device), y.to(device), return_logits=False)
+            loss = out.loss / cfg.grad_accum_steps
+            accelerator.backward(loss)
+            step_loss += float(loss.detach())
+        if cfg.grad_clip:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if not math.isfinite(step_loss):
+            raise FloatingPointError(f"loss became {step_loss} at step {step}; lower train.lr or use bf16 "
+                                     f"instead of fp16")
+        window_loss += step_loss
+        window_tokens += cfg.tokens_per_step
+        window_steps += 1
+        done = step + 1
+        if done % cfg.log_every == 0 or done == end_step:
+            elapsed = time.perf_counter() - window_start
+            row = {"step": done, "loss": window_loss / window_steps, "lr": lr,
+                   "tokens": done * cfg.tokens_per_step, "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
+            if peak:
+                row["mfu"] = flops_per_token * row["tokens_per_s"] / peak
+            if val_blocks is not None and (done % cfg.eval_every == 0 or done == end_step):
+                row["val_loss"] = evaluate_loss(model, val_blocks, cfg.micro_batch_size, cfg.eval_batches,
+                                                device, accelerator.autocast)
+                row["val_ppl"] = math.exp(row["val_loss"])  # perplexity is e**loss: the loss is in nats
+            history.append(row)
+            with history_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}")
+            window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
+        if done % cfg.save_every == 0 or done == end_step:
+            checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
+                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir)},
+                                         keep_last=cfg.keep_checkpoints)
+    bar.close()
+    emissions = None
+    if tracker is not None:
+        kg = tracker.stop()
+        data = tracker.final_emissions_data  # public attribute, not the private counters
+        emissions = {"co2_kg": kg, "energy_kwh": getattr(data, "energy_consumed", None)}
+    return TrainResult(accelerator.unwrap_model(model), checkpoint, history, emissions)
+
+
+def load_trained_model(profile: Profile, run: RunDir, checkpoint: str | os.PathLike | None = None):
+    """The model of the latest (or given) checkpoint of ``run``."""
+    from ..model import Llama
+
+    ckpt = Path(checkpoint) if checkpoint else latest_checkpoint(run.checkpoints_dir)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint in {run.checkpoints_dir}; run `ttl pretrain` first")
+    model = Llama(profile.model)
+    load_model_weights(model, ckpt)
+    return model.eval()
