@@ -125,35 +125,71 @@ def ensure_tokens(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path
 
 
 # --------------------------------------------------------------------------- model
+def _stale_aside(folder: Path, quiet: bool) -> None:
+    """Move an artifact built from other inputs out of the way (renamed, never deleted)."""
+    if folder.exists():
+        n = 1
+        while (aside := folder.with_name(f"{folder.name}.stale-{n}")).exists():
+            n += 1
+        _log(f"{folder.name} was built from another tokenizer or model config: kept as {aside.name}", quiet)
+        os.replace(folder, aside)
+
+
 def ensure_checkpoint(profile: Profile, run: RunDir, *, quiet: bool = False):
-    """The trained model of the run: trains (or resumes) until ``train.max_steps``."""
+    """The trained model of the run: trains (or resumes) until ``train.max_steps``.
+
+    A checkpoint trained with another tokenizer or another model shape is not reused:
+    its folder is renamed aside and training starts again.
+    """
     from .train import latest_checkpoint, load_trained_model, pretrain
     from .train.checkpoint import load_trainer_state
 
+    ensure_tokenizer(profile, run, quiet=quiet)
+    fingerprint = _fingerprint(run.tokenizer_dir / "tokenizer.json")
     last = latest_checkpoint(run.checkpoints_dir)
-    if last is not None and load_trainer_state(last)["step"] >= profile.train.max_steps:
-        return load_trained_model(profile, run, last)
+    if last is not None:
+        state = load_trainer_state(last)
+        same_model = state.get("config", {}).get("model") == profile.to_dict()["model"]
+        if state.get("tokenizer") != fingerprint or not same_model:
+            _stale_aside(run.checkpoints_dir, quiet)
+        elif state["step"] >= profile.train.max_steps:
+            return load_trained_model(profile, run, last)
     tokens = ensure_tokens(profile, run, quiet=quiet)
     _log(f"pretraining for {profile.train.max_steps} steps into {run.checkpoints_dir}", quiet)
     return pretrain(profile, run, tokens_dir=tokens, show_progress=not quiet).model.eval()
 
 
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _model_source(profile: Profile, run: RunDir) -> dict | None:
+    """What the exported model is made of: the checkpoint and the tokenizer it was trained with."""
+    from .train import latest_checkpoint
+
+    last = latest_checkpoint(run.checkpoints_dir)
+    tok = run.tokenizer_dir / "tokenizer.json"
+    if last is None or not tok.is_file():
+        return None
+    return {"checkpoint": last.name, "tokenizer": _fingerprint(tok), "profile": profile.name}
+
+
+SOURCE_FILE = "ttl_source.json"
+
+
 def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path:
     """A Hugging Face model folder (LlamaForCausalLM + tokenizer) of the trained model."""
     from .model.hf import save_hf
-    from .train import latest_checkpoint
 
     folder = run.hf_model_dir
-    marker = folder / "ttl_source.json"
-    last = latest_checkpoint(run.checkpoints_dir)
-    if marker.is_file() and last is not None and json.loads(marker.read_text())["checkpoint"] == last.name:
+    source = _model_source(profile, run)
+    if source is not None and _read_json(folder / SOURCE_FILE) == source:
         return folder
     model = ensure_checkpoint(profile, run, quiet=quiet)
     tokenizer = ensure_tokenizer(profile, run, quiet=quiet)
-    last = latest_checkpoint(run.checkpoints_dir)
     _log(f"exporting to Hugging Face format in {folder}", quiet)
     save_hf(model, folder, tokenizer=tokenizer)
-    marker.write_text(json.dumps({"checkpoint": last.name, "profile": profile.name}), encoding="utf-8")
+    (folder / SOURCE_FILE).write_text(json.dumps(_model_source(profile, run)), encoding="utf-8")
     return folder
 
 
@@ -168,13 +204,16 @@ def ensure_classifier(profile: Profile, run: RunDir, task: str, *, quiet: bool =
     from .finetune import finetune_classifier
 
     folder = run.classifier_dir(task)
-    if (folder / "metrics.json").is_file():
-        return json.loads((folder / "metrics.json").read_text(encoding="utf-8")) | {"path": str(folder)}
     hf_dir = ensure_hf_model(profile, run, quiet=quiet)
+    source = _read_json(hf_dir / SOURCE_FILE)
+    if (folder / "metrics.json").is_file() and _read_json(folder / SOURCE_FILE) == source:
+        return json.loads((folder / "metrics.json").read_text(encoding="utf-8")) | {"path": str(folder)}
     _log(f"fine-tuning a {task} classifier into {folder}", quiet)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    return finetune_classifier(hf_dir, task, load_task_dataset(task), profile.finetune, folder,
-                               show_progress=not quiet)
+    result = finetune_classifier(hf_dir, task, load_task_dataset(task), profile.finetune, folder,
+                                 show_progress=not quiet)
+    (folder / SOURCE_FILE).write_text(json.dumps(source), encoding="utf-8")
+    return result
 
 
 def run_pipeline(profile: Profile | str | None = None, out: str | os.PathLike | None = None, *,

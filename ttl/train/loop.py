@@ -200,7 +200,8 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
         if done % cfg.save_every == 0 or done == end_step:
             checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
-                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir)},
+                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir),
+                                          "tokenizer": meta.get("tokenizer")},
                                          keep_last=cfg.keep_checkpoints)
     bar.close()
     emissions = None
