@@ -49,8 +49,10 @@ def cmd_profiles(args) -> int:
 def cmd_make_crawl(args) -> int:
     from .data.crawl import write_raw_crawl
 
-    n = write_raw_crawl(args.out, seed=args.seed)
-    print(f"wrote {n} raw documents to {args.out}")
+    path = write_raw_crawl(args.out, seed=args.seed, language=args.language)
+    with open(path, encoding="utf-8") as fh:
+        n = sum(1 for _ in fh)
+    print(f"wrote a raw crawl of {n} documents, each defect labelled in its metadata, to {path}")
     return 0
 
 
@@ -59,10 +61,8 @@ def cmd_curate(args) -> int:
 
     if not Path(args.input).exists():
         raise CliError(f"input {args.input} does not exist; make one with `ttl make-crawl --out raw.jsonl`")
-    report = curate_main(args.config, args.input, args.out)
-    print(report if isinstance(report, str) else json.dumps(getattr(report, "summary", lambda: report)(),
-                                                               indent=2, default=str))
-    return 0
+    report = curate_main(args.config, args.input, args.out, overwrite=args.overwrite)
+    return 0 if report.status == "complete" else 1
 
 
 def _read_texts(path: Path, column: str = "text"):
@@ -198,12 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-crawl", help="make a dirty web crawl from the embedded sample")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--language", default="pt", help="language of the clean documents (default pt)")
     p.set_defaults(func=cmd_make_crawl)
 
     p = sub.add_parser("curate", help="run the curation pipeline")
     p.add_argument("--config", default=None, help="pipeline YAML (default: the shipped one)")
     p.add_argument("--input", required=True, help="JSONL/parquet file or folder")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a curated corpus already in --out")
     p.set_defaults(func=cmd_curate)
 
     p = sub.add_parser("tokenizer", help="train a tokenizer")

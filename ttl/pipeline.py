@@ -48,10 +48,12 @@ def _curation_complete(folder: Path) -> bool:
 
 
 def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path:
-    """The run's curated corpus folder (JSONL shards + report.json), curated from the source when absent.
+    """The run's curated corpus folder (JSONL shards + report.json), curated when absent.
 
-    The source is the profile's corpus (the embedded sample in smoke); chapter 1 shows the
-    same pipeline on a dirty crawl. A curation that stopped halfway is redone from scratch.
+    With the embedded sample the input is the labelled dirty crawl made from it, exactly as
+    in chapter 1 (same seed, same config), so a run gives the same corpus whether or not the
+    chapter ran first; with a Hub name or a path, the corpus itself is curated as it streams.
+    A curation that stopped halfway is redone from scratch.
     """
     from .data.curate import load_curation_config, run_curation
 
@@ -60,7 +62,14 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path
         return folder
     _log(f"curating the corpus into {folder}", quiet)
     config = load_curation_config(None, language=profile.data.language)
-    run_curation(config, source_texts(profile), folder, overwrite=True, progress=not quiet)
+    if profile.data.corpus is None:
+        from .data.crawl import make_raw_crawl, sample_documents
+
+        docs = sample_documents(profile.data.max_documents)
+        source = make_raw_crawl(docs, seed=profile.train.seed, language=profile.data.language)
+    else:
+        source = source_texts(profile)
+    run_curation(config, source, folder, overwrite=True, progress=not quiet)
     if not _curation_complete(folder):
         raise RuntimeError(f"curation did not complete in {folder}; see {folder / CURATION_REPORT}")
     return folder
