@@ -1,6 +1,6 @@
 """Check the built book in headless Chromium, as a reader would see it.
 
-For every chapter page (each notebook in _toc.yml): the page renders in Chromium
+For the front page and every chapter page (each notebook in _toc.yml): the page renders in Chromium
 (its DOM after scripts ran holds the chapter's title), no output holds a Python
 traceback or an error, and every chapter that draws with matplotlib shows its
 figures (the images exist and are not empty). A screenshot of each page is
@@ -55,7 +55,7 @@ def chapters() -> list[str]:
                 walk(item)
 
     walk(toc)
-    return [f for f in files if f.startswith("notebooks/")]
+    return [toc["root"]] + [f for f in files if f.startswith("notebooks/")]
 
 
 def uses_matplotlib(notebook: Path) -> bool:
@@ -65,8 +65,11 @@ def uses_matplotlib(notebook: Path) -> bool:
 
 
 def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep the CI log to the verdicts
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]
@@ -87,7 +90,7 @@ def main() -> int:
     args.screenshots.mkdir(parents=True, exist_ok=True)
     server, port = serve(args.html)
     failures: list[str] = []
-    pages = ["intro"] + chapters()
+    pages = chapters()
     try:
         with tempfile.TemporaryDirectory() as profile_dir:
             for page in pages:
@@ -95,6 +98,7 @@ def main() -> int:
                 html_file = args.html / f"{page}.html"
                 if not html_file.is_file():
                     failures.append(f"{page}: {html_file} was not built")
+                    print(f"{page:40s} FAIL: not built")
                     continue
                 dom = run_chrome(["--dump-dom", url], profile_dir).stdout
                 shot = args.screenshots / (page.replace("/", "_") + ".png")
