@@ -1,0 +1,243 @@
+"""One training step of ttl's Llama vs transformers' LlamaForCausalLM, same config, same run.
+
+A step is forward + backward + AdamW step + zero_grad, on the same batch, with the same
+weights (the transformers model is made with ``model.to_hf()``) and the same number of threads.
+After warm-up steps the two models take turns (the order flips every step, so that neither
+always runs on a cache warmed by the other) and we report the median tokens/s of each and the
+ratio ours / transformers. Then the same again with ``torch.compile`` on both, compile time
+reported apart. On a GPU, also tokens/s and MFU of the TTL-160m and TTL-460m configs in bf16.
+
+Our loss is on ``targets`` shifted by the caller; transformers gets ``labels=input_ids`` and
+shifts itself (so its loss covers T-1 positions instead of T: the same work up to 1/T).
+
+    python benchmarks/train_step.py                          # smoke profile, 2 threads, CPU
+    python benchmarks/train_step.py --steps 30 --threads 2 --profile smoke
+    python benchmarks/train_step.py --gpu-only               # on a GPU box: MFU table only
+
+Results are printed as a markdown table and written to benchmarks/results/train_step_<device>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from ttl.config import load_profile
+from ttl.model import Llama
+
+# Dense bf16 peak of one GPU, FLOP/s (datasheets; SXM parts).
+PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "L4": 121e12, "A10G": 70e12, "T4": 65e12}
+
+
+def gpu_peak(name: str) -> float | None:
+    for key, value in PEAK_FLOPS.items():
+        if key in name.upper():
+            return value
+    return None
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_step(model, optimizer, x, y, is_hf: bool, autocast):
+    """A closure doing one full training step of ``model``."""
+    def step():
+        with autocast():
+            if is_hf:
+                loss = model(input_ids=x, labels=x).loss
+            else:
+                loss = model(x, y, return_logits=False).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+    return step
+
+
+def build_pair(config, device, seed: int, weights_dtype=torch.float32):
+    """Our model and a transformers copy with the same weights, both in train mode."""
+    torch.manual_seed(seed)
+    ours = Llama(config).to(device=device, dtype=weights_dtype)
+    hf = ours.to_hf().to(device=device, dtype=weights_dtype)
+    ours.train()
+    hf.train()
+    return ours, hf
+
+
+def time_pair(steps: dict, warmup: int, n: int, device) -> tuple[dict, dict]:
+    """Warm up each step function, then time them interleaved; return ({name: [seconds per step]},
+    {name: seconds of the first call, compilation included})."""
+    first = {}
+    for name, fn in steps.items():
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        first[name] = time.perf_counter() - t0
+        for _ in range(max(0, warmup - 1)):
+            fn()
+    sync(device)
+    times = {name: [] for name in steps}
+    names = list(steps)
+    for i in range(n):
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            sync(device)
+            t0 = time.perf_counter()
+            steps[name]()
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return times, first
+
+
+def bench_config(config, batch: int, seq_len: int, device, *, warmup: int, steps: int, compile_: bool,
+                 bf16: bool, seed: int = 0) -> dict:
+    """tokens/s of ours and transformers for one config; with ``compile_`` both are torch.compile'd."""
+    ours, hf = build_pair(config, device, seed)
+    g = torch.Generator().manual_seed(seed)
+    data = torch.randint(0, config.vocab_size, (batch, seq_len + 1), generator=g).to(device)
+    x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+    fused = device.type == "cuda"
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4, weight_decay=0.01, fused=fused or None)
+    opt_hf = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=0.01, fused=fused or None)
+    if compile_:
+        ours_run, hf_run = torch.compile(ours), torch.compile(hf)
+    else:
+        ours_run, hf_run = ours, hf
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    fns = {"ours": make_step(ours_run, opt_ours, x, y, False, autocast),
+           "hf": make_step(hf_run, opt_hf, x, y, True, autocast)}
+    times, first = time_pair(fns, warmup, steps, device)
+    tokens = batch * seq_len
+    result = {"ours_tps": tokens / statistics.median(times["ours"]),
+              "hf_tps": tokens / statistics.median(times["hf"]),
+              "ours_first_s": first["ours"], "hf_first_s": first["hf"],
+              "flops_per_token": ours.flops_per_token(seq_len), "params": ours.num_parameters()}
+    # Speed ratio of each pair of back-to-back steps, then the median: robust to the load of
+    # other processes drifting during the run (both steps of a pair see about the same load).
+    result["ratio"] = statistics.median(h / o for o, h in zip(times["ours"], times["hf"]))
+    result["best_ratio"] = min(times["hf"]) / min(times["ours"])     # fastest step of each
+    del ours, hf, fns, opt_ours, opt_hf
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="smoke", help="profile whose model config (and train batch) to use")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
+    ap.add_argument("--batch", type=int, default=None, help="micro-batch size (default: the profile's)")
+    ap.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the profile's)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model before timing")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per model")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile comparison")
+    ap.add_argument("--gpu-only", action="store_true", help="on a GPU: only the TTL-160m/460m bf16 MFU table")
+    ap.add_argument("--gpu-profiles", nargs="+", default=["ttl-160m", "ttl-460m"])
+    ap.add_argument("--gpu-compile", action="store_true", help="also torch.compile the GPU runs")
+    ap.add_argument("--peak-flops", type=float, default=None,
+                    help="GPU peak bf16 FLOP/s for MFU (default by GPU name: A100 312e12, H100 989e12)")
+    ap.add_argument("--keep-compile-cache", action="store_true",
+                    help="reuse torch.compile's on-disk cache (default: a fresh one, so compile times are first-use times)")
+    ap.add_argument("--out", default=None, help="markdown output (default benchmarks/results/train_step_<device>.md)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    if not args.keep_compile_cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="ttl-bench-inductor-")
+    profile = load_profile(args.profile)
+    batch = args.batch or profile.train.micro_batch_size
+    seq_len = args.seq_len or profile.train.seq_len
+    on_gpu = torch.cuda.is_available()
+    lines = [f"# Training step: ttl Llama vs transformers LlamaForCausalLM",
+             "",
+             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `python benchmarks/train_step.py "
+             f"{' '.join(argv if argv is not None else sys.argv[1:])}`; torch {torch.__version__}, "
+             f"transformers {__import__('transformers').__version__}, Python {platform.python_version()}.",
+             ""]
+    device_tag = "cpu"
+
+    if not args.gpu_only:
+        device = torch.device("cpu")
+        cfg = profile.model
+        lines += [f"CPU: {cpu_name()}, {args.threads} threads (os.cpu_count() = {os.cpu_count()}). "
+                  f"Profile `{args.profile}`: hidden {cfg.hidden_size}, {cfg.num_layers} layers, heads "
+                  f"{cfg.num_heads}/{cfg.num_kv_heads}, vocab {cfg.vocab_size}; batch {batch} x {seq_len} tokens, "
+                  f"float32, AdamW; {args.warmup} warm-up + {args.steps} timed steps each, interleaved; tokens/s from "
+                  f"the median step time; the speed ratio is the median over pairs of back-to-back steps, and "
+                  f"'best steps' compares the fastest step of each (the least disturbed by other processes). "
+                  f"First-step times are {'with a warm' if args.keep_compile_cache else 'with an empty'} "
+                  f"torch.compile cache.",
+                  "",
+                  "| mode | ours tokens/s | transformers tokens/s | speed ours / transformers | same, best steps | first step (compile) ours / transformers |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        modes = [("eager", False)] + ([] if args.no_compile else [("torch.compile", True)])
+        for name, comp in modes:
+            print(f"[cpu] {name} ...", flush=True)
+            r = bench_config(cfg, batch, seq_len, device, warmup=args.warmup, steps=args.steps,
+                             compile_=comp, bf16=False)
+            lines.append(f"| {name} | {r['ours_tps']:,.0f} | {r['hf_tps']:,.0f} | **{r['ratio']:.2f}x** | "
+                         f"{r['best_ratio']:.2f}x | {r['ours_first_s']:.1f} s / {r['hf_first_s']:.1f} s |")
+            print(lines[-1], flush=True)
+        lines.append("")
+
+    if on_gpu:
+        device = torch.device("cuda")
+        name = torch.cuda.get_device_name()
+        device_tag = "gpu_" + "".join(ch for ch in name.lower().replace(" ", "_") if ch.isalnum() or ch == "_")
+        peak = args.peak_flops or gpu_peak(name)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        lines += [f"GPU: {name}; bf16 autocast with float32 weights, fused AdamW, attention "
+                  f"`sdpa`; MFU = flops_per_token x tokens/s / peak, peak "
+                  f"{peak / 1e12 if peak else float('nan'):.0f} TFLOP/s.",
+                  "",
+                  "| config | mode | batch x seq | ours tokens/s | ours MFU | transformers tokens/s | transformers MFU | ours / transformers |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+        for pname in args.gpu_profiles:
+            p = load_profile(pname)
+            cfg = dataclasses.replace(p.model, attn_impl="sdpa")
+            b, t = p.train.micro_batch_size, p.train.seq_len
+            for mode, comp in [("eager", False)] + ([("torch.compile", True)] if args.gpu_compile else []):
+                print(f"[gpu] {pname} {mode} ...", flush=True)
+                r = bench_config(cfg, b, t, device, warmup=args.warmup, steps=args.steps, compile_=comp, bf16=True)
+                mfu = (lambda tps: f"{100 * r['flops_per_token'] * tps / peak:.1f}%" if peak else "n/a")
+                lines.append(f"| {pname} | {mode} | {b} x {t} | {r['ours_tps']:,.0f} | {mfu(r['ours_tps'])} | "
+                             f"{r['hf_tps']:,.0f} | {mfu(r['hf_tps'])} | {r['ratio']:.2f}x |")
+                print(lines[-1], flush=True)
+        lines.append("")
+
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"train_step_{device_tag}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
