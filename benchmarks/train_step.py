@@ -128,7 +128,11 @@ def bench_config(config, batch: int, seq_len: int, device, *, warmup: int, steps
               "flops_per_token": ours.flops_per_token(seq_len), "params": ours.num_parameters()}
     # Speed ratio of each pair of back-to-back steps, then the median: robust to the load of
     # other processes drifting during the run (both steps of a pair see about the same load).
-    result["ratio"] = statistics.median(h / o for o, h in zip(times["ours"], times["hf"]))
+    # The quartiles of those ratios say how much to trust the median on a shared machine.
+    pair_ratios = [h / o for o, h in zip(times["ours"], times["hf"])]
+    result["ratio"] = statistics.median(pair_ratios)
+    q1, _, q3 = statistics.quantiles(pair_ratios, n=4) if len(pair_ratios) > 1 else (pair_ratios[0],) * 3
+    result["ratio_iqr"] = (q1, q3)
     result["best_ratio"] = min(times["hf"]) / min(times["ours"])     # fastest step of each
     del ours, hf, fns, opt_ours, opt_hf
     if device.type == "cuda":
@@ -181,11 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.gpu_only:
         device = torch.device("cpu")
         cfg = profile.model
-        lines += [f"CPU: {cpu_name()}, {args.threads} threads (os.cpu_count() = {os.cpu_count()}). "
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        lines += [f"CPU: {cpu_name()}, {args.threads} threads (os.cpu_count() = {os.cpu_count()}; "
+                  f"1-minute load average {load:.1f} at the start, i.e. other processes' demand for cores). "
                   f"Profile `{args.profile}`: hidden {cfg.hidden_size}, {cfg.num_layers} layers, heads "
                   f"{cfg.num_heads}/{cfg.num_kv_heads}, vocab {cfg.vocab_size}; batch {batch} x {seq_len} tokens, "
                   f"float32, AdamW; {args.warmup} warm-up + {args.steps} timed steps each, interleaved; tokens/s from "
-                  f"the median step time; the speed ratio is the median over pairs of back-to-back steps, and "
+                  f"the median step time; the speed ratio is the median over pairs of back-to-back steps "
+                  f"(in brackets: its quartiles over the pairs), and "
                   f"'best steps' compares the fastest step of each (the least disturbed by other processes). "
                   f"First-step times are {'with a warm' if args.keep_compile_cache else 'with an empty'} "
                   f"torch.compile cache.",
@@ -197,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[cpu] {name} ...", flush=True)
             r = bench_config(cfg, batch, seq_len, device, warmup=args.warmup, steps=args.steps,
                              compile_=comp, bf16=False)
-            lines.append(f"| {name} | {r['ours_tps']:,.0f} | {r['hf_tps']:,.0f} | **{r['ratio']:.2f}x** | "
+            lines.append(f"| {name} | {r['ours_tps']:,.0f} | {r['hf_tps']:,.0f} | **{r['ratio']:.2f}x** "
+                         f"[{r['ratio_iqr'][0]:.2f}-{r['ratio_iqr'][1]:.2f}] | "
                          f"{r['best_ratio']:.2f}x | {r['ours_first_s']:.1f} s / {r['hf_first_s']:.1f} s |")
             print(lines[-1], flush=True)
         lines.append("")
