@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[book,test,kernels]" scikit-learn scipy
+	$(PY) -m pip install -q -e ".[book,test,kernels]"
 	touch $@
 
 test: install
