@@ -1,6 +1,7 @@
 """The command line, and the whole chain end to end (the issue's acceptance check)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -51,8 +52,8 @@ def test_pipeline_end_to_end(tmp_path):
         "finetune: {epochs: 1, batch_size: 16, lr: 1.0e-3, max_length: 64, max_train_examples: 64}\n")
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "ttl.cli", "pipeline", "--profile", str(profile), "--out", str(out),
-                           "--tasks", "assin2"], capture_output=True, text=True, env={**__import__("os").environ,
-                                                                                     "TQDM_DISABLE": "1"})
+                           "--tasks", "assin2"], capture_output=True, text=True,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "pipeline.json").read_text())
     model = AutoModelForCausalLM.from_pretrained(summary["hf_model"])
@@ -66,3 +67,18 @@ def test_pipeline_end_to_end(tmp_path):
     assert clf.config.num_labels == 2
     for part in ("corpus", "tokenizer", "tokens", "checkpoints"):
         assert (out / part).exists()
+
+
+def test_tokenizer_command_writes_into_the_run_folder_never_over_it(tmp_path, monkeypatch):
+    """`ttl tokenizer train --out RUN` puts the tokenizer in RUN/tokenizer and keeps RUN's other files."""
+    import ttl.pipeline
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "keep.txt").write_text("training results")
+    texts = ["Um texto curto em português, com acentos e números: 2024."] * 40
+    monkeypatch.setattr(ttl.pipeline, "corpus_texts", lambda profile, run_dir, **kw: iter(texts))
+    monkeypatch.chdir(tmp_path)
+    assert main(["tokenizer", "train", "--out", "run", "--vocab-size", "300"]) == 0
+    assert (run / "tokenizer" / "tokenizer.json").is_file()
+    assert (run / "checkpoints" / "keep.txt").read_text() == "training results"

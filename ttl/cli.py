@@ -65,7 +65,7 @@ def cmd_curate(args) -> int:
     return 0 if report.status == "complete" else 1
 
 
-def _read_texts(path: Path, column: str = "text"):
+def _read_texts(path: Path):
     from .data.loaders import corpus_texts, load_corpus
 
     yield from corpus_texts(load_corpus(str(path)))
@@ -78,14 +78,18 @@ def cmd_tokenizer(args) -> int:
     profile = _profile(args)
     vocab = args.vocab_size or profile.tokenizer.vocab_size
     if args.input:
+        # A file of texts in, a tokenizer folder out.
         if not Path(args.input).exists():
             raise CliError(f"input {args.input} does not exist")
+        if args.out is None:
+            raise CliError("with --input, give --out: the folder to write the tokenizer to")
         texts = _read_texts(Path(args.input))
         out = Path(args.out)
     else:
+        # The run's curated corpus in, the run's tokenizer/ folder out (--out is the run folder).
         run = _run(args, profile)
         texts = corpus_texts(profile, run)
-        out = run.tokenizer_dir if args.out is None or Path(args.out) == run.root else Path(args.out)
+        out = run.tokenizer_dir
     tok = train_tokenizer(texts, vocab, out, byte_fallback=profile.tokenizer.byte_fallback,
                           split_digits=profile.tokenizer.split_digits, max_chars=profile.tokenizer.max_chars)
     print(f"trained a {len(tok)}-token tokenizer into {out}")
@@ -212,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = p.add_subparsers(dest="action", metavar="ACTION")
     tsub.required = True
     t = with_run(tsub.add_parser("train", help="train a BPE tokenizer with byte fallback"))
-    t.add_argument("--input", default=None, help="JSONL/parquet with a text column (default: the run's corpus)")
+    t.add_argument("--input", default=None, help="JSONL/parquet with a text column (default: the run's corpus; "
+                                                 "then --out is the run folder and the tokenizer goes to its tokenizer/)")
     t.add_argument("--vocab-size", type=int, default=None)
     t.set_defaults(func=cmd_tokenizer)
 
