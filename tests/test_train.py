@@ -77,3 +77,23 @@ def test_vocab_mismatch_is_explained(tiny_tokens, tmp_path):
     profile.model.vocab_size = 100
     with pytest.raises(ValueError, match="vocab_size"):
         pretrain(profile, RunDir(tmp_path), tokens_dir=tiny_tokens, show_progress=False)
+
+
+def test_make_adamw_is_fused_on_cpu_and_matches_the_reference():
+    from ttl.train import make_adamw
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(37, 5)), torch.nn.Parameter(torch.randn(5))]
+    ref_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    hyper = dict(lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    opt = make_adamw(params, torch.device("cpu"), **hyper)
+    ref = torch.optim.AdamW(ref_params, foreach=False, **hyper)      # the one-tensor-at-a-time loop
+    assert opt.defaults["fused"] is True
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in params]
+        for p, q, g in zip(params, ref_params, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+    for p, q in zip(params, ref_params):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
