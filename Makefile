@@ -46,6 +46,7 @@ pipeline: install
 
 bench: install
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/attention_cpu.py
 	$(PY) benchmarks/tokenizer.py
 	$(PY) benchmarks/curation.py
 
