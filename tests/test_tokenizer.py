@@ -460,24 +460,19 @@ def test_limit_alphabet_leaves_rare_characters_to_bytes():
 
 # ----------------------------------------------------------------------------- sample reader
 
-def test_sample_sources_fallback_reader(tmp_path, monkeypatch):
-    # A checkout whose data/ sample is not built yet: documents come from data/sources/corpus/*.txt.
-    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
-    (tmp_path / "ttl").mkdir()
-    folder = tmp_path / "data" / "sources" / "corpus"
-    folder.mkdir(parents=True)
-    (folder / "a.txt").write_text("Primeiro documento.\nSegunda linha.\n=====\nSegundo documento.\n=====\n")
-    (folder / "b.txt").write_text("Terceiro documento.")
-    monkeypatch.chdir(tmp_path)
-    import ttl.data.loaders as loaders
+def test_sample_texts_are_the_sample_corpus_without_empty_documents():
+    from ttl.data.loaders import load_corpus
 
-    def missing(*args, **kwargs):
-        raise loaders.DataError("sample not built")
-
-    monkeypatch.setattr(loaders, "load_corpus", missing)
     texts = train_module.sample_texts()
-    assert texts == ["Primeiro documento.\nSegunda linha.", "Segundo documento.", "Terceiro documento."]
+    assert texts == [t for t in load_corpus()["text"] if t.strip()]
     assert train_module.sample_texts(max_documents=2) == texts[:2]
+
+
+def test_profile_texts_of_smoke_are_the_sample():
+    from ttl.config import load_profile
+    from ttl.tokenizer import profile_texts
+
+    assert list(profile_texts(load_profile("smoke"))) == train_module.sample_texts()
 
 
 def test_spm_honours_max_chars():

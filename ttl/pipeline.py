@@ -31,15 +31,6 @@ def run_for(profile: Profile, out: str | os.PathLike | None = None) -> RunDir:
 
 
 # --------------------------------------------------------------------------- corpus
-def source_texts(profile: Profile) -> Iterator[str]:
-    """Texts of the profile's corpus as configured: the embedded sample, a Hub name or a local path."""
-    from .data.loaders import corpus_texts, load_corpus
-
-    ds = load_corpus(profile.data.corpus, split=profile.data.corpus_split,
-                     max_documents=profile.data.max_documents)
-    yield from corpus_texts(ds, max_documents=profile.data.max_documents)
-
-
 def _curation_complete(folder: Path) -> bool:
     report = folder / CURATION_REPORT
     if not report.is_file():
@@ -68,7 +59,9 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path
         docs = sample_documents(profile.data.max_documents)
         source = make_raw_crawl(docs, seed=profile.train.seed, language=profile.data.language)
     else:
-        source = source_texts(profile)
+        from .data.loaders import profile_texts
+
+        source = profile_texts(profile)
     run_curation(config, source, folder, overwrite=True, progress=not quiet)
     if not _curation_complete(folder):
         raise RuntimeError(f"curation did not complete in {folder}; see {folder / CURATION_REPORT}")

@@ -11,7 +11,8 @@ import importlib
 
 _EXPORTS = {
     "load_corpus": "loaders", "load_assin2": "loaders", "load_hatebr": "loaders",
-    "load_faquad_nli": "loaders", "corpus_texts": "loaders", "DataError": "loaders",
+    "load_faquad_nli": "loaders", "corpus_texts": "loaders", "profile_texts": "loaders",
+    "DataError": "loaders",
     "make_raw_crawl": "crawl", "write_raw_crawl": "crawl",
     "run_curation": "curate", "curate_main": "curate", "load_curation_config": "curate",
     "pack_documents": "packing", "open_blocks": "packing", "TokenBlocks": "packing",

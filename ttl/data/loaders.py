@@ -18,6 +18,7 @@ stops with an error that names it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -94,7 +95,8 @@ def data_dir() -> Path:
     """The folder that holds the embedded sample (``data/`` of the checkout).
 
     ``$TTL_DATA_DIR`` wins; otherwise ``data/`` next to the ``ttl`` package (an
-    editable install or a source checkout), then ``data/`` of the checkout that
+    editable install or a source checkout), then the copy a ``pip install`` puts in
+    site-packages as the package ``ttl_sample`` (Colab), then ``data/`` of the checkout that
     contains the working directory.
     """
     if os.environ.get(DATA_DIR_ENV):
@@ -105,6 +107,9 @@ def data_dir() -> Path:
                 "data/ folder of a course checkout, or unset it.")
         return folder
     candidates = [Path(__file__).resolve().parents[2] / "data"]
+    installed = importlib.util.find_spec("ttl_sample")
+    if installed is not None and installed.submodule_search_locations:
+        candidates += [Path(p) for p in installed.submodule_search_locations]
     from ttl.runs import repo_root  # local import: runs.py is tiny, but keep import order loose
 
     top = repo_root()
@@ -372,6 +377,19 @@ def load_hatebr(name: str | None = None, **load_kwargs: Any) -> DatasetDict:
 def load_faquad_nli(name: str | None = None, **load_kwargs: Any) -> DatasetDict:
     """FaQuAD-NLI (does this sentence answer the question?); splits train/validation/test."""
     return _load_labelled("faquad_nli", "faquad_nli", name, **load_kwargs)
+
+
+def profile_texts(profile) -> Iterator[str]:
+    """The training texts a profile names (``profile.data``): the embedded sample, a local
+    corpus, or a Hub corpus streamed one document at a time. Empty documents are skipped.
+
+    For a Hub corpus (``colab`` and larger profiles) nothing is held in memory; the reader
+    decides how much of the stream to take (the tokenizer trainer stops at
+    ``profile.tokenizer.max_chars``).
+    """
+    data = profile.data
+    ds = load_corpus(data.corpus, split=data.corpus_split, max_documents=data.max_documents)
+    return corpus_texts(ds, max_documents=data.max_documents, text_column=data.text_column)
 
 
 def corpus_texts(ds: Dataset | IterableDataset | Iterable[dict], max_documents: int | None = None,

@@ -7,11 +7,12 @@
 * :func:`tokenizer_metrics` / :func:`compare_tokenizers`: fertility and friends.
 """
 
+from ttl.data.loaders import profile_texts  # here too: chapter 2 trains on what a profile names
+
 from .metrics import compare_tokenizers, holdout_split, tokenizer_metrics
 from .spm import load_spm, train_spm
 from .teaching_bpe import TeachingBPE, pre_tokenize, train_bpe
-from .train import (BYTE_TOKENS, SPECIAL_TOKENS, load_tokenizer, profile_texts, sample_texts, save_tokenizer,
-                    train_tokenizer)
+from .train import BYTE_TOKENS, SPECIAL_TOKENS, load_tokenizer, sample_texts, save_tokenizer, train_tokenizer
 
 __all__ = [
     "BYTE_TOKENS", "SPECIAL_TOKENS", "TeachingBPE", "compare_tokenizers", "holdout_split",

@@ -276,57 +276,11 @@ def _pin_tokenizer_class(folder: Path) -> None:
 
 
 def sample_texts(max_documents: int | None = None) -> list[str]:
-    """Documents of the embedded sample corpus, for notebooks, tests of the pipeline and benchmarks.
+    """Documents of the embedded sample corpus (``data/``, or the copy a pip install carries),
+    for notebooks, tests and benchmarks."""
+    from ttl.data.loaders import corpus_texts, load_corpus
 
-    Uses ``ttl.data.loaders.load_corpus()`` (the corpus chapter's loader of ``data/``);
-    if that sample has not been built, reads the raw sample sources
-    ``data/sources/corpus/*.txt`` of the checkout (documents separated by ``=====`` lines).
-    """
-    try:
-        from ttl.data.loaders import load_corpus
-        texts = [t for t in load_corpus()["text"] if t and t.strip()]
-    except (ImportError, ValueError, FileNotFoundError) as exc:  # no loader, or no built sample
-        texts = _read_sample_sources(exc)
-    return texts[:max_documents] if max_documents else texts
-
-
-def _read_sample_sources(reason: Exception) -> list[str]:
-    from ttl.runs import repo_root
-
-    root = repo_root() or repo_root(Path(__file__).resolve().parent)
-    folder = (root / "data" / "sources" / "corpus") if root else None
-    files = sorted(folder.glob("*.txt")) if folder and folder.is_dir() else []
-    if not files:
-        raise FileNotFoundError(
-            f"no sample corpus found ({reason}); data/sources/corpus/*.txt is missing too. Run from a "
-            "checkout of the course, or pass your own texts to train_tokenizer") from reason
-    texts: list[str] = []
-    for path in files:
-        doc: list[str] = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip() and set(line.strip()) == {"="}:      # a "=====" separator line
-                texts.append("\n".join(doc).strip())
-                doc = []
-            else:
-                doc.append(line)
-        texts.append("\n".join(doc).strip())
-    return [t for t in texts if t]
-
-
-def profile_texts(profile) -> Iterable[str]:
-    """The training texts a profile names: the embedded sample, or a Hub/local corpus streamed.
-
-    For a Hub corpus (``colab`` and larger profiles) documents are streamed one at a
-    time and never held in memory; ``profile.tokenizer.max_chars`` (given to
-    :func:`train_tokenizer`) decides how much of the stream is read.
-    """
-    data = profile.data
-    if data.corpus is None:
-        return sample_texts(data.max_documents)
-    from ttl.data.loaders import load_corpus
-
-    ds = load_corpus(data.corpus, split=data.corpus_split, max_documents=data.max_documents)
-    return (row[data.text_column] for row in ds)
+    return list(corpus_texts(load_corpus(), max_documents=max_documents))
 
 
 def load_tokenizer(path: str | os.PathLike):
