@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     on_gpu = torch.cuda.is_available()
     lines = [f"# Training step: ttl Llama vs transformers LlamaForCausalLM",
              "",
-             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `python benchmarks/train_step.py "
-             f"{' '.join(argv if argv is not None else sys.argv[1:])}`; torch {torch.__version__}, "
+             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with "
+             f"`{' '.join(['python benchmarks/train_step.py', *(argv if argv is not None else sys.argv[1:])])}`; torch {torch.__version__}, "
              f"transformers {__import__('transformers').__version__}, Python {platform.python_version()}.",
              ""]
     device_tag = "cpu"
