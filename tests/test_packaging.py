@@ -22,7 +22,7 @@ def wheel(tmp_path_factory) -> Path:
         if (ROOT / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
-    # No build isolation: the test venv already has setuptools, and CI has no time to fetch it.
+    # No build isolation: the test extra installs setuptools and wheel, so nothing is fetched here.
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                            str(src), "-w", str(out)], capture_output=True, text=True)
     if done.returncode != 0:
