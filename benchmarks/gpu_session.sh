@@ -3,7 +3,8 @@
 #
 #   bash benchmarks/gpu_session.sh tests     # the compiled kernels and the model with kernels vs PyTorch
 #   bash benchmarks/gpu_session.sh kernels   # benchmarks/kernels.py: each kernel vs eager, compile, Liger
-#   bash benchmarks/gpu_session.sh train     # benchmarks/train_step.py: TTL-160m/460m tokens/s and MFU
+#   bash benchmarks/gpu_session.sh train     # benchmarks/train_step.py: TTL-160m tokens/s and MFU, bf16
+#   bash benchmarks/gpu_session.sh train-460m  # the same for TTL-460m
 #
 # Written for the lent H100/H200 machines (see the developers' guide): their image has torch,
 # triton, transformers, accelerate and pytest, and nothing can be installed there, so this uses
@@ -11,7 +12,7 @@
 # it is set (the device tool brings that folder back), else to benchmarks/results/.
 # Each stage has its own time limit, below the device tool's 10 minutes a call.
 set -u -o pipefail
-stage=${1:?usage: bash benchmarks/gpu_session.sh tests|kernels|train}
+stage=${1:?usage: bash benchmarks/gpu_session.sh tests|kernels|train|train-460m}
 out=${OUT:-benchmarks/results}
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_DISABLE=1
@@ -30,13 +31,15 @@ case "$stage" in
   kernels)
     timeout 480 "$py" benchmarks/kernels.py --out "$out" 2>&1 | tee "$out/kernels.log"
     ;;
-  train)
-    # 20 timed steps in blocks of 5 per model and mode; eager and torch.compile.
-    timeout 520 "$py" benchmarks/train_step.py --gpu-only --gpu-compile --warmup 3 --steps 20 --block 5 \
-      --out "$out/train_step_gpu.md" 2>&1 | tee "$out/train_step.log"
+  train | train-460m)
+    # 20 timed steps in blocks of 5 per model and mode; eager and torch.compile (compile times apart).
+    profile=ttl-160m
+    [ "$stage" = train-460m ] && profile=ttl-460m
+    timeout 520 "$py" benchmarks/train_step.py --gpu-only --gpu-compile --gpu-profiles "$profile" \
+      --warmup 3 --steps 20 --block 5 --out "$out/train_step_gpu_$profile.md" 2>&1 | tee "$out/train_step_$profile.log"
     ;;
   *)
-    echo "unknown stage $stage: use tests, kernels or train" >&2
+    echo "unknown stage $stage: use tests, kernels, train or train-460m" >&2
     exit 2
     ;;
 esac
