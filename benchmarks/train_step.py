@@ -40,17 +40,7 @@ import torch
 from ttl.config import load_profile
 from ttl.model import Llama
 from ttl.train import make_adamw
-
-# Dense bf16 peak of one GPU, FLOP/s (datasheets; SXM parts).
-PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "L4": 121e12, "A10G": 70e12, "T4": 65e12}
-
-
-def gpu_peak(name: str) -> float | None:
-    for key, value in PEAK_FLOPS.items():
-        if key in name.upper():
-            return value
-    return None
-
+from ttl.train.loop import peak_flops_by_name
 
 # mallopt parameters, from glibc's malloc.h.
 _M_TRIM_THRESHOLD = -1
@@ -234,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or profile.train.micro_batch_size
     seq_len = args.seq_len or profile.train.seq_len
     on_gpu = torch.cuda.is_available()
-    lines = [f"# Training step: ttl Llama vs transformers LlamaForCausalLM",
+    lines = ["# Training step: ttl Llama vs transformers LlamaForCausalLM",
              "",
              f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with "
              f"`{' '.join(['python benchmarks/train_step.py', *(argv if argv is not None else sys.argv[1:])])}`; torch {torch.__version__}, "
@@ -266,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         heaps = ["default", "kept"] if args.heap == "both" else [args.heap]
         for heap in heaps:
             if heap == "kept" and not keep_freed_memory():
-                lines.append(f"| kept | (not available: this C library has no glibc mallopt) | | | | | |")
+                lines.append("| kept | (not available: this C library has no glibc mallopt) | | | | | |")
                 continue
             for name, comp in modes:
                 print(f"[cpu] heap {heap}, {name} ...", flush=True)
@@ -284,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device("cuda")
         name = torch.cuda.get_device_name()
         device_tag = "gpu_" + "".join(ch for ch in name.lower().replace(" ", "_") if ch.isalnum() or ch == "_")
-        peak = args.peak_flops or gpu_peak(name)
+        peak = args.peak_flops or peak_flops_by_name(name)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         lines += [f"GPU: {name}; bf16 autocast with float32 weights, fused AdamW, attention "

@@ -27,6 +27,14 @@ def tiny_profile(**train):
     )
 
 
+def assert_close_scaled(actual, expected, rtol: float, atol: float, scale: float = 1.0) -> None:
+    """assert_close in float32, both tolerances times ``scale``; atol also grows with max |expected|
+    (the kernel tests' rule: an error of 1e-5 means little next to values in the thousands)."""
+    expected = expected.float()
+    atol = atol * scale * max(1.0, expected.abs().max().item() if expected.numel() else 1.0)
+    torch.testing.assert_close(actual.float(), expected, rtol=rtol * scale, atol=atol)
+
+
 @pytest.fixture(scope="session")
 def sample_texts() -> list[str]:
     from ttl.data.loaders import corpus_texts, load_corpus

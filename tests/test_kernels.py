@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import ttl.kernels as K
+from conftest import assert_close_scaled
 from ttl.kernels import KernelUnavailableError, reference as R
 from ttl.kernels.attention import flash_attention as flash_attention_blocks
 
@@ -41,10 +42,7 @@ TOL = {torch.float32: (1e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16:
 
 def close(actual, expected, dtype, scale=1.0):
     """assert_close in float32 with the dtype's tolerances; atol grows with max |expected|."""
-    rtol, atol = TOL[dtype]
-    expected = expected.float()
-    atol = atol * scale * max(1.0, expected.abs().max().item() if expected.numel() else 1.0)
-    torch.testing.assert_close(actual.float(), expected, rtol=rtol * scale, atol=atol)
+    assert_close_scaled(actual, expected, *TOL[dtype], scale=scale)
 
 
 def leaf(t, dtype):

@@ -28,6 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
 import ttl.kernels as K  # noqa: E402
+from conftest import assert_close_scaled  # noqa: E402
 from ttl.config import load_profile  # noqa: E402
 from ttl.kernels import reference as R  # noqa: E402
 from ttl.model import Llama  # noqa: E402
@@ -44,10 +45,7 @@ IDS = lambda v: str(v).replace("torch.", "")  # noqa: E731
 
 
 def close(actual, expected, dtype, scale=1.0):
-    rtol, atol = TOL[dtype]
-    expected = expected.float()
-    atol = atol * scale * max(1.0, expected.abs().max().item() if expected.numel() else 1.0)
-    torch.testing.assert_close(actual.float(), expected, rtol=rtol * scale, atol=atol)
+    assert_close_scaled(actual, expected, *TOL[dtype], scale=scale)
 
 
 def leaf(t, dtype):

@@ -97,3 +97,14 @@ def test_make_adamw_is_fused_on_cpu_and_matches_the_reference():
         ref.step()
     for p, q in zip(params, ref_params):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
+
+
+def test_peak_flops_by_gpu_name():
+    from ttl.train.loop import peak_flops_by_name
+
+    assert peak_flops_by_name("NVIDIA A100-SXM4-40GB") == 312e12
+    assert peak_flops_by_name("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops_by_name("NVIDIA A10G") == 70e12          # not the A10's 125e12
+    assert peak_flops_by_name("nvidia a10") == 125e12
+    assert peak_flops_by_name("Tesla T4") == 65e12
+    assert peak_flops_by_name("Some Other GPU") is None

@@ -28,18 +28,24 @@ from ..runs import RunDir
 from .checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
 from .schedule import lr_at
 
-# Dense bf16 peak of common training GPUs, for MFU (model FLOPs utilisation).
-PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
+# Dense bf16 peak of common training GPUs (data sheets, SXM parts), for MFU (model FLOPs
+# utilisation). Matched in this order against the device name, so A10G comes before A10.
+PEAK_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "L4": 121e12, "T4": 65e12,
+              "A10G": 70e12, "A10": 125e12}
+
+
+def peak_flops_by_name(name: str) -> float | None:
+    """The bf16 peak FLOP/s of a GPU given its name (e.g. 'NVIDIA H100 80GB HBM3'), or None."""
+    for key, value in PEAK_FLOPS.items():
+        if key in name.upper():
+            return value
+    return None
 
 
 def peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    for key, value in PEAK_FLOPS.items():
-        if key in name:
-            return value
-    return None
+    return peak_flops_by_name(torch.cuda.get_device_name(device))
 
 
 @dataclass
