@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ttl.io import atomic_write_text
+
 OPS = ("rms_norm", "rope", "swiglu", "cross_entropy", "attention")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -144,12 +146,7 @@ def markdown_table(results: list[Result], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+write_atomic = atomic_write_text  # the old name, still used by tests/test_kernels.py
 
 
 # ----------------------------------------------------------------------------- the cases
@@ -386,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(results, title)
     print(table)
     path = args.out / f"kernels_{gpu_slug(gpu)}.md"
-    write_atomic(path, table)
+    atomic_write_text(path, table)  # a crash never leaves half a results file
     print(f"written to {path}")
     return 0
 

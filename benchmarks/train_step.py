@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from ttl.config import load_profile
+from ttl.io import atomic_write_text
 from ttl.model import Llama
 from ttl.train import make_adamw
 from ttl.train.loop import peak_flops_by_name
@@ -300,10 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"train_step_{device_tag}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, text + "\n")
     print(f"written to {out}")
     return 0
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ttl.config import ConfigError, ModelConfig
+from ttl.io import atomic_dir
 from ttl.model.llama import Llama
 
 _ATTN_TO_HF = {"sdpa": "sdpa", "eager": "eager", "flash": "flash_attention_2"}
@@ -219,29 +218,14 @@ def save_hf(model: Llama, out_dir: str | os.PathLike, tokenizer=None) -> Path:
     ``AutoModelForCausalLM.from_pretrained(out_dir)`` loads: config.json + model.safetensors.
 
     Atomic: everything goes into a temporary folder next to ``out_dir``, which then replaces
-    ``out_dir`` by renames, so a crash never leaves a half-written model behind.
+    ``out_dir`` whole (:func:`ttl.io.atomic_dir`), so a crash never leaves a half-written model behind.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another output path")
     hf_model = to_hf(model)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)   # mkdtemp makes it private (0700); give it a normal folder's mode
-    try:
+    with atomic_dir(out_dir) as tmp:
         hf_model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from ttl.io import atomic_write_bytes
+
 SPECIAL_IDS = {"unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": 3}
 MAX_SENTENCE_CHARS = 8192  # longer lines are cut into pieces of this size
 
@@ -96,11 +98,7 @@ def train_spm(texts: Iterable[str], vocab_size: int, out_path: str | os.PathLike
                          "special and byte pieces: raise vocab_size or lower character_coverage)") from exc
     data = model.getvalue()
     if out_path is not None:
-        out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
+        atomic_write_bytes(out_path, data)
     return spm.SentencePieceProcessor(model_proto=data)
 
 

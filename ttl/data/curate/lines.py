@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ttl.config import ConfigError
+from ttl.data.text import words as _words
 
 from .base import Step
 
 _NAV_SEPARATORS = re.compile(r"\s[|»›·•]\s|\s[|»›·•]$|^[|»›·•]\s")
-_WORD = re.compile(r"\w+")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 
 
@@ -42,7 +42,7 @@ class LineFilter(Step):
             raise ConfigError(f"line_filter.patterns: invalid regular expression: {exc}") from exc
 
     def is_boilerplate(self, line: str) -> bool:
-        words = _WORD.findall(line)
+        words = _words(line, lower=False)  # only counted: no need to lower-case
         if len(words) > self.max_words:
             return False
         if any(p.search(line) for p in self._compiled):

@@ -2,7 +2,8 @@
 
 The idea in three lines:
 
-1. a document becomes a *set* of shingles (word n-grams, hashed to 32 bits);
+1. a document becomes a *set* of shingles (word n-grams, :func:`ttl.data.text.shingles`,
+   hashed to 32 bits);
 2. a MinHash signature keeps, for each of ``num_perm`` random hash functions
    ``h(x) = (a*x + b) mod p``, the minimum over the set; two signatures agree
    in a given position with probability equal to the Jaccard similarity of the sets;
@@ -17,41 +18,24 @@ that both find the same candidate pairs.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ttl.config import ConfigError
+from ttl.data.text import jaccard, shingles, words  # noqa: F401  (jaccard, shingles: importable from here)
 
 from .base import Step
 
 MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 MAX_HASH = np.uint64((1 << 32) - 1)
-_WORD = re.compile(r"\w+", re.UNICODE)
 # Odd 64-bit multipliers that mix the word hashes of an n-gram into one value.
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
                  0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9,
                  0x85EBCA77C2B2AE63, 0xD6E8FEB86659FD93], dtype=np.uint64)
-
-
-def shingles(text: str, ngram: int = 5) -> list[str]:
-    """Word n-grams of the lowercased text (the whole text if it has fewer than ``ngram`` words)."""
-    words = _WORD.findall(text.lower())
-    if len(words) < ngram:
-        return [" ".join(words)] if words else []
-    return [" ".join(words[i:i + ngram]) for i in range(len(words) - ngram + 1)]
-
-
-def jaccard(a: Iterable, b: Iterable) -> float:
-    """The true Jaccard similarity |A ∩ B| / |A ∪ B| of two collections seen as sets."""
-    sa, sb = set(a), set(b)
-    if not sa and not sb:
-        return 1.0
-    return len(sa & sb) / len(sa | sb)
 
 
 # Words repeat a lot (Zipf), so a dictionary lookup beats re-hashing each occurrence.
@@ -68,21 +52,21 @@ def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
     """
     if ngram > len(_MIX):
         raise ConfigError(f"near_dedup.ngram must be at most {len(_MIX)}, got {ngram}")
-    words = _WORD.findall(text.lower())
-    if not words:
+    tokens = words(text)
+    if not tokens:
         return np.zeros(0, dtype=np.uint64)
     cache = _WORD_HASHES
     if len(cache) > _WORD_CACHE_SIZE:  # bounded memory: start over rather than grow without limit
         cache.clear()
     hashes = []
-    for w in words:
+    for w in tokens:
         h = cache.get(w)
         if h is None:
             h = cache[w] = zlib.crc32(w.encode("utf-8"))
         hashes.append(h)
     word_hash = np.array(hashes, dtype=np.uint64)
-    n = min(ngram, len(words))
-    count = len(words) - n + 1
+    n = min(ngram, len(tokens))
+    count = len(tokens) - n + 1
     mixed = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):  # wrap-around multiplication modulo 2**64 is intended
         for i in range(n):

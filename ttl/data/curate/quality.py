@@ -9,24 +9,23 @@ symbol ratio 0.1, ...) and FineWeb for the share of lines ending in punctuation.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ttl.config import ConfigError
+from ttl.data.text import words as _words
 
 from .base import Step
 from .resources import read_word_list
 
-_WORD = re.compile(r"\w+(?:[-'’]\w+)*", re.UNICODE)
 _TERMINAL = (".", "!", "?", "…", '"', "'", "”", "»", ":", ";", ")")
 _BULLETS = ("•", "●", "◦", "▪", "‣", "- ", "* ", "– ")
 
 
 def words_of(text: str) -> list[str]:
-    """Words as the quality rules count them: runs of letters/digits (with inner hyphens/apostrophes)."""
-    return _WORD.findall(text)
+    """Words as the quality rules count them: with their case, inner hyphens and apostrophes kept."""
+    return _words(text, lower=False, compounds=True)
 
 
 def _dup_ngram_fraction(words: list[str], n: int) -> float:

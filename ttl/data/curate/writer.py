@@ -1,43 +1,21 @@
 """Writer: the curated corpus as sharded JSONL and/or parquet, each shard written atomically.
 
-A shard is first written to a hidden temporary file in the same folder and then
-renamed over its final name (``os.replace`` is atomic on one filesystem), so a
-crash or a ``stop`` on bad input never leaves a half-written shard, and shards
-finished earlier stay intact.
+Each shard goes through :func:`ttl.io.atomic_write_bytes` (a temporary file in the
+same folder, fsync'd, then renamed over its final name), so a crash or a ``stop`` on
+bad input never leaves a half-written shard, and shards finished earlier stay intact.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ttl.config import ConfigError
+from ttl.io import atomic_write_bytes
 
 SHARD_PATTERNS = ("shard-*.jsonl", "shard-*.parquet")
 REPORT_NAME = "report.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 
 
 def prepare_out_dir(out_dir: str | Path, overwrite: bool) -> Path:

@@ -1,9 +1,11 @@
 """Build the embedded sample in ``data/`` from the hand-written sources.
 
-    python -m ttl.data.sample              # rebuild everything
-    python -m ttl.data.sample --only corpus
-    python -m ttl.data.sample --check      # validate the corpus sources, write nothing
-    python -m ttl.data.sample --stats      # sizes, words, type/token ratio, split counts
+Run from the repository root (a build tool: not part of the ``ttl`` package, nor of its wheel)::
+
+    python tools/build_sample.py              # rebuild everything
+    python tools/build_sample.py --only corpus
+    python tools/build_sample.py --check      # validate the corpus sources, write nothing
+    python tools/build_sample.py --stats      # sizes, words, type/token ratio, split counts
 
 Sources (all written for this course, CC BY 4.0; see ``data/README.md``):
 
@@ -17,28 +19,33 @@ Sources (all written for this course, CC BY 4.0; see ``data/README.md``):
   ``data/sources/faquad_nli/facts.yaml``: hand-written parts from which the labelled
   sets are composed (deterministically, with a fixed seed).
 
-Every output file is written atomically (a temporary file, then a rename), so a
-failed build never leaves half a file behind.
+Every output file is written atomically (:func:`ttl.io.atomic_write_jsonl`: a temporary
+file, fsync'd, then a rename), so a failed build never leaves half a file behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
-import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
-from ttl.data.loaders import DataError, data_dir, read_jsonl
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: import ttl from this checkout, not an installed copy
+    sys.path.insert(0, str(ROOT))
+
+from ttl.data.loaders import DataError, data_dir  # noqa: E402
+from ttl.data.readers import read_table  # noqa: E402
+from ttl.data.text import jaccard, shingles, words  # noqa: E402
+from ttl.io import atomic_write_jsonl  # noqa: E402
 
 SEED = 2024
 DOC_SEPARATOR = "====="
@@ -53,7 +60,6 @@ LABELLED = ("assin2", "hatebr", "faquad_nli")
 # A line that looks like a mistyped separator: a run of 3+ '=' or of 4+ '-' (maybe with
 # spaces around). A '---' line is allowed: it is a Markdown horizontal rule inside a text.
 _SEPARATOR_LIKE = re.compile(r"^\s*(={3,}|-{4,})\s*$")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _INSTRUCTION_TAGS = re.compile(r"</?instruction>")
 
 
@@ -69,27 +75,7 @@ class CorpusSourceError(DataError):
             f"(or run with --skip-bad to leave the bad documents out):\n  - {shown}{more}")
 
 
-# --------------------------------------------------------------------------- writing
-
-def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows as JSON Lines through a temporary file and a rename; returns the count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    count = 0
-    try:
-        with handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return count
-
+# --------------------------------------------------------------------------- sources
 
 def _load_yaml(path: Path) -> dict:
     if not path.is_file():
@@ -111,23 +97,6 @@ class SourceDocument:
     @property
     def where(self) -> str:
         return f"{self.file}, document {self.index} (line {self.line})"
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens (letters, digits, underscore), used by stats and dedup."""
-    return _WORD.findall(text.lower())
-
-
-def shingles(text: str, size: int = SHINGLE_SIZE) -> set[tuple[str, ...]]:
-    """Word n-grams of ``text`` (the whole text as one shingle when it is shorter)."""
-    tokens = words(_INSTRUCTION_TAGS.sub(" ", text))
-    if len(tokens) <= size:
-        return {tuple(tokens)} if tokens else set()
-    return {tuple(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 def strip_instruction_tags(text: str) -> str:
@@ -212,12 +181,12 @@ def find_duplicates(documents: list[SourceDocument],
             pairs[(seen[key], i)] = 1.0
         else:
             seen[key] = i
-    sets = [shingles(doc.text) for doc in documents]
+    sets = [set(shingles(_INSTRUCTION_TAGS.sub(" ", doc.text), SHINGLE_SIZE)) for doc in documents]
     # LSH at a lower threshold than the one we report, so that few true pairs are missed.
     lsh = MinHashLSH(threshold=max(0.2, threshold - 0.2), num_perm=128)
     for i, shingle_set in enumerate(sets):
         signature = MinHash(num_perm=128, seed=1)
-        signature.update_batch([" ".join(s).encode("utf-8") for s in shingle_set])
+        signature.update_batch([s.encode("utf-8") for s in shingle_set])
         for j in lsh.query(signature):
             if (j, i) not in pairs:
                 similarity = jaccard(sets[i], sets[j])
@@ -275,7 +244,7 @@ def build_corpus(root: Path | None = None, skip_bad: bool = False) -> tuple[Path
     root = root or data_dir()
     documents, issues = collect_corpus(root / "sources" / "corpus", skip_bad=skip_bad)
     out = root / "corpus" / "sample.jsonl"
-    count = write_jsonl_atomic(out, corpus_rows(documents))
+    count = atomic_write_jsonl(out, corpus_rows(documents))
     return out, count, issues
 
 
@@ -600,7 +569,7 @@ def build_labelled(name: str, root: Path | None = None) -> dict[str, int]:
     """Build one labelled set into ``data/<name>/<split>.jsonl``; returns counts per split."""
     root = root or data_dir()
     splits = BUILDERS[name](root)
-    return {split: write_jsonl_atomic(root / name / f"{split}.jsonl", rows) for split, rows in splits.items()}
+    return {split: atomic_write_jsonl(root / name / f"{split}.jsonl", rows) for split, rows in splits.items()}
 
 
 def corpus_stats(root: Path | None = None) -> dict[str, Any]:
@@ -613,7 +582,7 @@ def corpus_stats(root: Path | None = None) -> dict[str, Any]:
     stats: dict[str, Any] = {}
     corpus = root / "corpus" / "sample.jsonl"
     if corpus.is_file():
-        rows = read_jsonl(corpus)
+        rows = list(read_table(corpus))
         tokens: list[str] = []
         kinds: Counter = Counter()
         for row in rows:
@@ -634,7 +603,7 @@ def corpus_stats(root: Path | None = None) -> dict[str, Any]:
         for split in ("train", "validation", "test"):
             path = root / name / f"{split}.jsonl"
             if path.is_file():
-                rows = read_jsonl(path)
+                rows = list(read_table(path))
                 positive = sum(1 for r in rows if r[column] in (1, True))
                 entry[split] = {"rows": len(rows), "positive_share": round(positive / max(1, len(rows)), 3)}
         stats[name] = entry
@@ -642,7 +611,7 @@ def corpus_stats(root: Path | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ttl.data.sample", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/build_sample.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("corpus", *LABELLED), action="append",
                         help="build only this part (repeatable); default: everything")
     parser.add_argument("--check", action="store_true", help="validate the corpus sources, write nothing")

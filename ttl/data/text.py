@@ -1,0 +1,44 @@
+"""Words, word shingles and the Jaccard similarity: the one definition the data code shares.
+
+The near-duplicate step of the curation pipeline (:mod:`ttl.data.curate.minhash`), its
+quality rules (:mod:`ttl.data.curate.quality`), the dirty-crawl maker (:mod:`ttl.data.crawl`)
+and the builder of the embedded sample (``tools/build_sample.py``) all cut text into words
+and compare documents with these three functions, so "a word" and "a near duplicate" mean
+the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_WORD = re.compile(r"\w+")
+_COMPOUND_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+
+
+def words(text: str, *, lower: bool = True, compounds: bool = False) -> list[str]:
+    """The words of ``text``: runs of letters, digits and underscores (``\\w+``), lower-cased.
+
+    ``compounds=True`` keeps inner hyphens and apostrophes inside one word ("guarda-chuva",
+    "d'água"), the way the quality rules count words; ``lower=False`` keeps the case.
+    """
+    return (_COMPOUND_WORD if compounds else _WORD).findall(text.lower() if lower else text)
+
+
+def shingles(text: str, n: int = 5) -> list[str]:
+    """Word n-grams of ``text`` (lower-cased :func:`words` joined by spaces), in order.
+
+    A text of fewer than ``n`` words is one shingle, the whole text; an empty text has none.
+    """
+    tokens = words(text)
+    if len(tokens) < n:
+        return [" ".join(tokens)] if tokens else []
+    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def jaccard(a: Iterable, b: Iterable) -> float:
+    """The true Jaccard similarity |A ∩ B| / |A ∪ B| of two collections seen as sets (1.0 for two empty ones)."""
+    sa, sb = set(a), set(b)
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
