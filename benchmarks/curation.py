@@ -29,11 +29,12 @@ from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
 
-from ttl.data.crawl import make_raw_crawl, sample_documents
+from ttl.data.crawl import make_raw_crawl
 from ttl.data.curate import NearDedup, load_curation_config, run_curation
-from ttl.data.curate.minhash import shingles
 from ttl.data.curate.scoring import score_curation
-from ttl.data.curate.writer import atomic_write_bytes
+from ttl.data.loaders import load_corpus
+from ttl.data.text import shingles
+from ttl.io import atomic_write_text
 
 
 def megabytes(docs) -> float:
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "curation.md"))
     args = parser.parse_args()
 
-    clean = sample_documents()
+    clean = list(load_corpus())
     crawl = []
     for seed in range(args.copies):
         crawl += make_raw_crawl(clean, seed=seed)
@@ -167,7 +168,7 @@ def main() -> None:
     lines += [f"| {s['step']} | {s['acted_on']} | {s['justified']} | {s['precision']:.3f} |"
               for s in sorted(score.steps, key=lambda s: s["step"])]
     text = "\n".join(lines) + "\n"
-    atomic_write_bytes(Path(args.out), text.encode("utf-8"))
+    atomic_write_text(args.out, text)
     print(text)
     print(f"written to {args.out}", file=sys.stderr)
     json.dumps(report.to_dict())  # the report must stay JSON-serializable

@@ -10,7 +10,7 @@
 3. Fertility table: tokenizers of several vocabulary sizes from both trainers,
    measured on held-out documents (every 10th document of the corpus).
 
-The input is the embedded sample corpus (``ttl.tokenizer.sample_texts()``) unless
+The input is the embedded sample corpus (``ttl.data.corpus_texts()``) unless
 ``--input FILE`` is given (documents separated by blank lines).
 
     python benchmarks/tokenizer.py                       # defaults: 2 threads, 4 MB train, 2 MB encode
@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ttl.io import atomic_write_text
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -47,8 +49,8 @@ def parse_args(argv=None):
 
 def read_documents(path: Path | None) -> list[str]:
     if path is None:
-        from ttl.tokenizer import sample_texts
-        return sample_texts()
+        from ttl.data import corpus_texts
+        return list(corpus_texts())
     if not path.is_file():
         sys.exit(f"--input {path} does not exist")
     docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
@@ -193,10 +195,7 @@ def main(argv=None) -> str:
 
     report = "\n".join(lines) + "\n"
     print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(report, encoding="utf-8")
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, report)
     return report
 
 

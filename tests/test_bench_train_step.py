@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_profile
+from helpers import tiny_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 

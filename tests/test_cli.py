@@ -23,7 +23,14 @@ def test_help_lists_every_stage(capsys):
 def test_wrong_arguments_give_clear_messages(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["finetune", "--task", "sst2"])
-    assert "invalid choice" in capsys.readouterr().err
+    assert "unknown task 'sst2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["finetune", "--task", "assin2_sts"])
+    assert "not a classification task" in capsys.readouterr().err
+    assert main(["eval", "--tasks", "corpus", "--out", str(tmp_path)]) == 2
+    assert "no few-shot prompt" in capsys.readouterr().err
+    assert main(["pretrain", "--data", "hatebr", "--out", str(tmp_path)]) == 2
+    assert "NAME=SOURCE" in capsys.readouterr().err
     assert main(["pretrain", "--profile", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown profile 'nope'" in capsys.readouterr().err
     assert main(["curate", "--input", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")]) == 2
@@ -63,7 +70,7 @@ def test_pipeline_end_to_end(tmp_path):
     ids = tokenizer("O rio corre para o mar.", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert model(ids).logits.shape == (1, ids.size(1), 1024)
-    clf = AutoModelForSequenceClassification.from_pretrained(summary["classifiers"]["assin2"]["path"])
+    clf = AutoModelForSequenceClassification.from_pretrained(summary["classifiers"]["assin2_rte"]["path"])
     assert clf.config.num_labels == 2
     for part in ("corpus", "tokenizer", "tokens", "checkpoints"):
         assert (out / part).exists()
@@ -71,14 +78,21 @@ def test_pipeline_end_to_end(tmp_path):
 
 def test_tokenizer_command_writes_into_the_run_folder_never_over_it(tmp_path, monkeypatch):
     """`ttl tokenizer train --out RUN` puts the tokenizer in RUN/tokenizer and keeps RUN's other files."""
-    import ttl.pipeline
+    from ttl.manifest import read_manifest
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "keep.txt").write_text("training results")
-    texts = ["Um texto curto em português, com acentos e números: 2024."] * 40
-    monkeypatch.setattr(ttl.pipeline, "corpus_texts", lambda profile, run_dir, **kw: iter(texts))
+    profile = tmp_path / "few.yaml"
+    profile.write_text("name: few\ndata: {max_documents: 40}\n")
     monkeypatch.chdir(tmp_path)
-    assert main(["tokenizer", "train", "--out", "run", "--vocab-size", "300"]) == 0
+    assert main(["tokenizer", "train", "--profile", str(profile), "--out", "run", "--vocab-size", "300"]) == 0
     assert (run / "tokenizer" / "tokenizer.json").is_file()
     assert (run / "checkpoints" / "keep.txt").read_text() == "training results"
+    manifest = read_manifest(run / "tokenizer")
+    assert manifest["config"]["vocab_size"] == 300
+    assert manifest["inputs"]["corpus"] == read_manifest(run / "corpus")["digest"]
+    # A corpus file in, a tokenizer folder out, with the file's signature as its input.
+    (tmp_path / "c.jsonl").write_text("".join(f'{{"text": "frase número {i} do corpus."}}\n' for i in range(50)))
+    assert main(["tokenizer", "train", "--input", "c.jsonl", "--out", "tok", "--vocab-size", "300"]) == 0
+    assert read_manifest(tmp_path / "tok")["stage"] == "tokenizer"

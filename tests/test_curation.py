@@ -20,6 +20,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from ttl.config import ConfigError
+from ttl.data.readers import DataError
 from ttl.data.crawl import make_raw_crawl
 from ttl.data.curate import (CurationInputError, CurationReport, ExactDedup, LanguageFilter, LineFilter, NearDedup,
                              Normalize, PIIMasker, QualityFilter, ToxicityFilter, curate_main, load_curation_config,
@@ -27,7 +28,7 @@ from ttl.data.curate import (CurationInputError, CurationReport, ExactDedup, Lan
 from ttl.data.curate.minhash import (jaccard, make_permutations, minhash_signature, minhash_signatures,
                                      optimal_bands_rows, shingle_hashes, shingles, LSHIndex)
 from ttl.data.curate.pii import cnpj_check_digits, cpf_check_digits, is_valid_cnpj, is_valid_cpf
-from ttl.data.curate.readers import read_hub, read_jsonl
+from ttl.data.readers import read_hub, read_jsonl
 from ttl.data.curate.scoring import score_curation
 
 # The Portuguese test documents and the independent check-digit routines live in test_crawl.py.
@@ -310,7 +311,7 @@ def test_config_errors(tmp_path):
         load_curation_config(on_error="ignore")
     with pytest.raises(ConfigError, match="does not exist"):
         load_curation_config(tmp_path / "missing.yaml")
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(DataError, match="nothing.jsonl does not exist"):
         run_curation(None, str(tmp_path / "nothing.jsonl"), tmp_path / "o2", progress=False)
 
 
@@ -347,7 +348,7 @@ def test_bad_jsonl_stop_keeps_what_was_written(tmp_path, batch_size):
     out = tmp_path / "out"
     config = {"on_error": "stop", "batch_size": batch_size, "writer": {"shard_size": 1},
               "steps": [{"name": "normalize"}]}
-    with pytest.raises(CurationInputError, match=r"crawl\.jsonl:3: malformed JSON"):
+    with pytest.raises(CurationInputError, match=r"crawl\.jsonl, line 3: malformed JSON"):
         run_curation(config, str(src), out, progress=False)
     # The two good documents before the bad line are curated and written, whatever the batch size.
     shards = sorted(out.glob("shard-*.jsonl"))

@@ -6,10 +6,10 @@ import torch
 from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score, f1_score
 
-from conftest import tiny_profile
+from helpers import tiny_profile
 from ttl.data.loaders import load_assin2
-from ttl.eval import (TASKS, build_prompt, evaluate_task, macro_f1, majority_baseline, parse_score,
-                      parse_yes_no, pearson, perplexity_from_loss, text_perplexity)
+from ttl.eval import build_prompt, evaluate_task, macro_f1, majority_baseline, pearson, perplexity_from_loss, text_perplexity
+from ttl.tasks import get_task
 from ttl.eval.metrics import accuracy
 
 
@@ -47,17 +47,19 @@ def test_text_perplexity_agrees_with_transformers(tiny_model, tiny_tokenizer):
 
 
 def test_answer_parsing():
-    assert parse_yes_no(" Sim, pode.") == 1
-    assert parse_yes_no(" Não") == 0 and parse_yes_no("nao") == 0
-    assert parse_yes_no(" talvez") is None and parse_yes_no("") is None
-    assert parse_score(" 3,5") == 3.5 and parse_score("4.25 pontos") == 4.25
-    assert parse_score("9") == 5.0 and parse_score("nada") is None
+    """Answers are matched to the task's own choices (any language), scores to its label range."""
+    rte, sts = get_task("assin2_rte"), get_task("assin2_sts")
+    assert rte.parse_answer(" Sim, pode.") == 1
+    assert rte.parse_answer(" Não") == 0 and rte.parse_answer("nao") == 0 and rte.parse_answer("NÃO.") == 0
+    assert rte.parse_answer(" talvez") is None and rte.parse_answer("") is None
+    assert sts.parse_answer(" 3,5") == 3.5 and sts.parse_answer("4.25 pontos") == 4.25
+    assert sts.parse_answer("9") == 5.0 and sts.parse_answer("nada") is None
 
 
 def test_prompts_follow_the_harness_format():
     ds = load_assin2()
     row, shot = ds["test"][0], ds["train"][0]
-    prompt = build_prompt(TASKS["assin2_rte"], row, [shot])
+    prompt = build_prompt("assin2_rte", row, [shot])
     first, query = prompt.split("\n\n")
     assert first.startswith(f"Premissa: {shot['premise']}\nHipótese: {shot['hypothesis']}\n")
     assert first.endswith("Resposta: Sim") or first.endswith("Resposta: Não")

@@ -4,9 +4,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from conftest import tiny_profile
+from helpers import tiny_profile
 from ttl.data.loaders import load_assin2, load_hatebr
-from ttl.finetune import TASKS, encode_example, finetune_classifier
+from ttl.finetune import encode_example, finetune_classifier
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def hf_dir(tmp_path_factory, tiny_tokenizer):
 
 def test_assin2_input_format(tiny_tokenizer):
     row = {"premise": "O gato dorme.", "hypothesis": "Um animal descansa.", "entailment_judgment": 1}
-    ids = encode_example(tiny_tokenizer, TASKS["assin2"], row, 64)
+    ids = encode_example(tiny_tokenizer, "assin2", row, 64)
     bos, eos = tiny_tokenizer.bos_token_id, tiny_tokenizer.eos_token_id
     p = tiny_tokenizer("O gato dorme.", add_special_tokens=False)["input_ids"]
     h = tiny_tokenizer("Um animal descansa.", add_special_tokens=False)["input_ids"]
@@ -31,7 +31,7 @@ def test_assin2_input_format(tiny_tokenizer):
 
 def test_truncation_keeps_both_parts_and_the_final_eos(tiny_tokenizer):
     row = {"premise": "palavra " * 200, "hypothesis": "curta", "entailment_judgment": 0}
-    ids = encode_example(tiny_tokenizer, TASKS["assin2"], row, 32)
+    ids = encode_example(tiny_tokenizer, "assin2", row, 32)
     assert len(ids) == 32 and ids[-1] == tiny_tokenizer.eos_token_id
     assert ids.count(tiny_tokenizer.bos_token_id) == 2
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import ttl.kernels as K
-from conftest import assert_close_scaled
+from helpers import assert_close_scaled
 from ttl.kernels import KernelUnavailableError, reference as R
 from ttl.kernels.attention import flash_attention as flash_attention_blocks
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
 import ttl.kernels as K  # noqa: E402
-from conftest import assert_close_scaled  # noqa: E402
+from helpers import assert_close_scaled  # noqa: E402
 from ttl.config import load_profile  # noqa: E402
 from ttl.kernels import reference as R  # noqa: E402
 from ttl.model import Llama  # noqa: E402

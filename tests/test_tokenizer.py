@@ -458,34 +458,7 @@ def test_limit_alphabet_leaves_rare_characters_to_bytes():
     assert train_module.DEFAULT_LIMIT_ALPHABET >= 100
 
 
-# ----------------------------------------------------------------------------- sample reader
-
-def test_sample_texts_are_the_sample_corpus_without_empty_documents():
-    from ttl.data.loaders import load_corpus
-
-    texts = train_module.sample_texts()
-    assert texts == [t for t in load_corpus()["text"] if t.strip()]
-    assert train_module.sample_texts(max_documents=2) == texts[:2]
-
-
-def test_profile_texts_of_smoke_are_the_sample():
-    from ttl.config import load_profile
-    from ttl.tokenizer import profile_texts
-
-    assert list(profile_texts(load_profile("smoke"))) == train_module.sample_texts()
-
-
 def test_spm_honours_max_chars():
     endless = itertools.cycle(TEXTS)
     sp = train_spm(endless, 400, max_chars=20000)
     assert sp.get_piece_size() == 400
-
-
-def test_profile_texts_streams_a_configured_local_corpus(tmp_path):
-    from ttl.config import load_profile
-    from ttl.tokenizer import profile_texts
-
-    path = tmp_path / "corpus.jsonl"
-    path.write_text("".join(json.dumps({"text": t, "metadata": "{}"}) + "\n" for t in SENTENCES[:5]))
-    profile = load_profile("smoke", data={"corpus": str(path), "max_documents": 3})
-    assert list(profile_texts(profile)) == SENTENCES[:3]

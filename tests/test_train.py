@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_profile
+from helpers import tiny_profile
 from ttl.runs import RunDir
 from ttl.train import latest_checkpoint, lr_at, pretrain
 from ttl.train.checkpoint import load_trainer_state

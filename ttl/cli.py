@@ -7,22 +7,29 @@
     ttl pretrain --profile smoke --out RUN [--max-steps N] [--no-resume]
     ttl generate --out RUN --prompt "Era uma vez"   (or --model HF_DIR)
     ttl eval --profile smoke --out RUN [--tasks assin2_rte hatebr]
-    ttl finetune --profile smoke --out RUN --task assin2
+    ttl finetune --profile smoke --out RUN --task assin2_rte
     ttl export --profile smoke --out RUN [--to DIR]
     ttl pipeline --profile smoke --out RUN           the whole chain
+    ttl status --out RUN                             each stage: fresh, stale (and why) or missing
+    ttl tasks                                        the registered tasks and their data
 
 ``--out RUN`` is a run folder (see ``ttl.runs``); without it the default
-``runs/<profile>`` of the checkout is used.
+``runs/<profile>`` of the checkout is used. ``--data NAME=SOURCE`` (repeatable) reads a task's
+dataset, or the corpus, from a local file or folder or a Hub name instead of the profile's.
+
+generate, eval and export only read what the run holds: they never move or delete anything,
+and stop with a message that says what to run when an artifact is missing or stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from .config import ConfigError, available_profiles, load_profile
+from .config import ConfigError, available_profiles, load_profile, with_data_sources
 
 
 class CliError(Exception):
@@ -30,7 +37,7 @@ class CliError(Exception):
 
 
 def _profile(args):
-    return load_profile(args.profile)
+    return with_data_sources(load_profile(args.profile), getattr(args, "data", None))
 
 
 def _run(args, profile):
@@ -58,40 +65,41 @@ def cmd_make_crawl(args) -> int:
 
 def cmd_curate(args) -> int:
     from .data.curate import curate_main
+    from .data.readers import resolve_source
 
-    if not Path(args.input).exists():
-        raise CliError(f"input {args.input} does not exist; make one with `ttl make-crawl --out raw.jsonl`")
+    resolve_source(args.input)  # a local path that does not exist stops here, before any work
     report = curate_main(args.config, args.input, args.out, overwrite=args.overwrite)
     return 0 if report.status == "complete" else 1
 
 
-def _read_texts(path: Path):
-    from .data.loaders import corpus_texts, load_corpus
-
-    yield from corpus_texts(load_corpus(str(path)))
-
-
 def cmd_tokenizer(args) -> int:
-    from .pipeline import corpus_texts
+    from .pipeline import build_tokenizer
     from .tokenizer import train_tokenizer
 
     profile = _profile(args)
-    vocab = args.vocab_size or profile.tokenizer.vocab_size
+    if args.vocab_size:
+        profile = dataclasses.replace(profile, tokenizer=dataclasses.replace(profile.tokenizer,
+                                                                             vocab_size=args.vocab_size))
+    tcfg = profile.tokenizer
     if args.input:
-        # A file of texts in, a tokenizer folder out.
-        if not Path(args.input).exists():
-            raise CliError(f"input {args.input} does not exist")
+        # A corpus in, a tokenizer folder out, with a manifest naming the corpus.
+        from .data.readers import corpus_texts
+        from .manifest import digest_tokenizer, write_manifest
+        from .pipeline import source_digest
+
         if args.out is None:
             raise CliError("with --input, give --out: the folder to write the tokenizer to")
-        texts = _read_texts(Path(args.input))
         out = Path(args.out)
+        tok = train_tokenizer(corpus_texts(args.input, text_column=profile.data.text_column), tcfg.vocab_size, out,
+                              byte_fallback=tcfg.byte_fallback, split_digits=tcfg.split_digits,
+                              max_chars=tcfg.max_chars)
+        write_manifest(out, "tokenizer", digest=digest_tokenizer(tok), inputs={"corpus": source_digest(args.input)},
+                       config=dataclasses.asdict(tcfg), profile=profile.name)
     else:
         # The run's curated corpus in, the run's tokenizer/ folder out (--out is the run folder).
         run = _run(args, profile)
-        texts = corpus_texts(profile, run)
+        tok = build_tokenizer(profile, run)
         out = run.tokenizer_dir
-    tok = train_tokenizer(texts, vocab, out, byte_fallback=profile.tokenizer.byte_fallback,
-                          split_digits=profile.tokenizer.split_digits, max_chars=profile.tokenizer.max_chars)
     print(f"trained a {len(tok)}-token tokenizer into {out}")
     return 0
 
@@ -125,34 +133,47 @@ def cmd_generate(args) -> int:
         model = Llama.from_hf(LlamaForCausalLM.from_pretrained(folder)).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
     else:
-        from .pipeline import ensure_checkpoint, ensure_tokenizer
-
-        profile = _profile(args)
-        run = _run(args, profile)
-        model, tokenizer = ensure_checkpoint(profile, run), ensure_tokenizer(profile, run)
+        model, tokenizer = _trained(args)
     print(args.prompt + generate(model, tokenizer, args.prompt, cfg))
     return 0
 
 
-def cmd_eval(args) -> int:
-    from .eval import TASKS, evaluate_task
-    from .pipeline import ensure_checkpoint, ensure_tokenizer, load_task_dataset
+def _trained(args):
+    """The run's trained model and tokenizer, read as they are (never rebuilt, moved or deleted)."""
+    from .pipeline import ensure_checkpoint, ensure_tokenizer
 
     profile = _profile(args)
-    run = _run(args, profile)
-    model, tokenizer = ensure_checkpoint(profile, run), ensure_tokenizer(profile, run)
+    run = _existing_run(args, profile)
+    return ensure_checkpoint(profile, run, build=False), ensure_tokenizer(profile, run, build=False)
+
+
+def _existing_run(args, profile):
+    from .runs import RunDir
+
+    run = RunDir(Path(args.out).resolve()) if args.out else RunDir.for_profile(profile.name)
+    if not run.root.is_dir():
+        raise CliError(f"no run folder at {run.root}; build one with `ttl pipeline --out {run.root}`")
+    return run
+
+
+def cmd_eval(args) -> int:
+    from .eval import evaluate_task, fewshot_task
+    from .io import atomic_write_json
+    from .pipeline import load_task_dataset
+
+    profile = _profile(args)
+    tasks = [fewshot_task(name) for name in args.tasks]  # unknown names fail before any work
+    run = _existing_run(args, profile)
+    model, tokenizer = _trained(args)
     results = []
-    for name in args.tasks:
-        if name not in TASKS:
-            raise CliError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
-        ds = load_task_dataset(TASKS[name].dataset)
-        res = evaluate_task(model, tokenizer, name, ds, num_fewshot=profile.eval.num_fewshot,
-                            max_examples=profile.eval.max_eval_examples, mode=args.mode)
+    for task in tasks:
+        res = evaluate_task(model, tokenizer, task, load_task_dataset(profile, task),
+                            num_fewshot=profile.eval.num_fewshot, max_examples=profile.eval.max_eval_examples,
+                            mode=args.mode)
         res.pop("samples")
         results.append(res)
         print(json.dumps(res))
-    run.reports_dir.mkdir(parents=True, exist_ok=True)
-    (run.reports_dir / "fewshot.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    atomic_write_json(run.reports_dir / "fewshot.json", results)
     return 0
 
 
@@ -169,20 +190,59 @@ def cmd_export(args) -> int:
     from .pipeline import ensure_hf_model
 
     profile = _profile(args)
-    folder = ensure_hf_model(profile, _run(args, profile))
+    folder = ensure_hf_model(profile, _existing_run(args, profile), build=False)
     if args.to:
-        import shutil
-
-        shutil.copytree(folder, args.to, dirs_exist_ok=True)
-        folder = Path(args.to)
+        folder = _copy_export(folder, Path(args.to))
     print(f"Hugging Face model folder: {folder}")
+    return 0
+
+
+def _copy_export(folder: Path, to: Path) -> Path:
+    """Copy an export to ``to`` as a whole: a folder that holds something else is refused."""
+    import shutil
+
+    from .io import atomic_dir
+    from .manifest import read_manifest
+
+    if to.exists() and (not to.is_dir() or (any(to.iterdir()) and (read_manifest(to) or {}).get("stage") != "export")):
+        raise CliError(f"{to} already holds files that are not a ttl export; choose an empty or new folder")
+    with atomic_dir(to) as tmp:
+        shutil.copytree(folder, tmp, dirs_exist_ok=True)
+    return to
+
+
+def cmd_status(args) -> int:
+    from .pipeline import run_status
+
+    profile = _profile(args)
+    run = _existing_run(args, profile)
+    rows = run_status(profile, run)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"run {run.root} (profile {profile.name})")
+    for row in rows:
+        print(f"  {row['stage']:22s} {row['state']:8s} {row['folder']}")
+        for why in row["why"]:
+            print(f"  {'':22s}   - {why}")
+        if row["state"] in ("stale", "missing") and row["fix"]:
+            print(f"  {'':22s}   fix: {row['fix']}")
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from .tasks import all_tasks
+
+    for task in all_tasks():
+        extra = f", {task.num_fewshot}-shot {task.metric}" if task.fewshot else ""
+        print(f"{task.name:12s} {task.kind:14s} {task.data.hub_name:34s} {task.description}{extra}")
     return 0
 
 
 def cmd_pipeline(args) -> int:
     from .pipeline import run_pipeline
 
-    summary = run_pipeline(_profile(args), args.out, tasks=tuple(args.tasks))
+    summary = run_pipeline(_profile(args), args.out, tasks=tuple(args.tasks))  # names checked by argparse
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -192,9 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    from .tasks import task_names
+
+    classification = task_names("classification")
+
     def with_run(p):
         p.add_argument("--profile", default=None, help="profile name or YAML path (default: $TTL_PROFILE or smoke)")
         p.add_argument("--out", default=None, help="run folder (default: runs/<profile> in the checkout)")
+        p.add_argument("--data", action="append", metavar="NAME=SOURCE",
+                       help="read a task's dataset (or corpus=...) from a local file/folder or a Hub name; repeatable")
         return p
 
     sub.add_parser("profiles", help="list the profiles").set_defaults(func=cmd_profiles)
@@ -243,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = with_run(sub.add_parser("finetune", help="fine-tune a classifier"))
-    p.add_argument("--task", required=True, choices=["assin2", "hatebr", "faquad_nli"])
+    p.add_argument("--task", required=True, type=_task_name, help=f"one of {', '.join(classification)}")
     p.set_defaults(func=cmd_finetune)
 
     p = with_run(sub.add_parser("export", help="export to Hugging Face format"))
@@ -251,17 +317,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = with_run(sub.add_parser("pipeline", help="run every stage, leaving all artifacts in --out"))
-    p.add_argument("--tasks", nargs="*", default=["assin2", "hatebr"],
-                   choices=["assin2", "hatebr", "faquad_nli"])
+    p.add_argument("--tasks", nargs="*", default=["assin2_rte", "hatebr"], type=_task_name,
+                   help=f"classifiers to fine-tune (default assin2_rte hatebr; any of {', '.join(classification)})")
     p.set_defaults(func=cmd_pipeline)
+
+    p = with_run(sub.add_parser("status", help="each stage of a run: fresh, stale (and why) or missing"))
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=cmd_status)
+
+    sub.add_parser("tasks", help="list the registered tasks").set_defaults(func=cmd_tasks)
     return parser
 
 
+def _task_name(name: str) -> str:
+    """argparse type: a classification task of the registry (aliases allowed), as its canonical name."""
+    from .tasks import TaskError, get_task, task_names
+
+    try:
+        task = get_task(name)
+    except TaskError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if task.kind != "classification":
+        raise argparse.ArgumentTypeError(f"{name!r} is not a classification task; choose one of "
+                                         f"{', '.join(task_names('classification'))}")
+    return task.name
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .manifest import StaleError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, ConfigError, FileNotFoundError, ValueError) as exc:
+    except (CliError, ConfigError, StaleError, FileNotFoundError, ValueError) as exc:
         print(f"ttl {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

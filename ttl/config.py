@@ -96,6 +96,18 @@ class DataConfig:
     language: str = "pt"
     # Share of packed blocks held out for validation.
     val_fraction: float = 0.05
+    # Where each task's dataset comes from, by task or dataset name (see ttl.tasks):
+    # {"assin2": "nilc-nlp/assin2", "hatebr": "my_data/hatebr/"}. A task not named here uses
+    # the embedded sample. `--data NAME=SOURCE` on the command line adds to it.
+    tasks: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tasks, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                       for k, v in self.tasks.items()):
+            raise ConfigError(f"data.tasks must map task names to sources (a path or a Hub name), got "
+                              f"{self.tasks!r}")
+        if not 0 <= float(self.val_fraction) < 1:
+            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction!r}")
 
 
 @dataclass
@@ -177,6 +189,7 @@ class Profile:
                 f"vocab {m.vocab_size}, context {m.max_seq_len}\n"
                 f"  train   {t.max_steps} steps x {t.tokens_per_step:,} tokens, lr {t.lr}, {t.precision}\n"
                 f"  corpus  {self.data.corpus or 'embedded sample (data/)'}\n"
+                + "".join(f"  {name:7s} {source}\n" for name, source in self.data.tasks.items()) +
                 f"  switch with: export {PROFILE_ENV}=colab (or smoke, ttl-160m, ttl-460m) before starting Python")
 
 
@@ -207,6 +220,33 @@ def profile_from_dict(raw: dict[str, Any], name: str | None = None) -> Profile:
         raise ConfigError(f"unknown section(s) {unknown}; a profile has: {sorted(_SECTIONS)}")
     parts = {key: _build(cls, raw.get(key), key) for key, cls in _SECTIONS.items()}
     return Profile(name=pname, description=desc, **parts)
+
+
+def with_data_sources(profile: Profile, assignments: list[str] | None) -> Profile:
+    """The profile with ``NAME=SOURCE`` assignments (``--data``) added to its data sources.
+
+    ``corpus=SOURCE`` sets ``data.corpus``; any other name is a task or dataset of
+    :mod:`ttl.tasks` and goes to ``data.tasks``.
+    """
+    if not assignments:
+        return profile
+    from .tasks import TaskError, get_dataset
+
+    data = dataclasses.replace(profile.data, tasks=dict(profile.data.tasks))
+    for item in assignments:
+        name, sep, source = item.partition("=")
+        if not sep or not name.strip() or not source.strip():
+            raise ConfigError(f"--data takes NAME=SOURCE (e.g. hatebr=my_data/hatebr/, or a Hub name: assin2=owner/name), "
+                              f"got {item!r}")
+        name, source = name.strip(), source.strip()
+        if name == "corpus":
+            data.corpus = source
+            continue
+        try:
+            data.tasks[get_dataset(name).name] = source
+        except TaskError as exc:
+            raise ConfigError(f"--data {item}: {exc}") from None
+    return dataclasses.replace(profile, data=data)
 
 
 def available_profiles() -> list[str]:

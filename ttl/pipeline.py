@@ -1,21 +1,35 @@
 """The whole chain, stage by stage, each stage reusing what the run folder already holds.
 
-    corpus -> tokenizer -> token files -> checkpoint -> Hugging Face export -> classifiers
+    corpus -> tokenizer -> tokens -> checkpoint -> hf_model -> classifiers/<task>
 
-Every ``ensure_*`` function returns its artifact, building it (and what it
-needs) when absent or stale. Notebooks call them so that each chapter runs
-alone in a fresh kernel, and ``ttl pipeline`` calls them all in order.
+Every ``ensure_*`` function returns its artifact, building it (and what it needs) when it is
+absent or stale. Each stage writes a ``manifest.json`` (:mod:`ttl.manifest`) with the digests
+of its inputs and the part of the profile it used; an artifact whose manifest does not match
+is *stale*:
+
+* a command that builds (``ttl pipeline``, ``ttl pretrain``, ``ttl finetune``, the notebooks)
+  renames a stale artifact aside (``<name>.stale-N``, never deleted) and builds it again;
+* a command that only reads (``ttl generate``, ``ttl eval``, ``ttl export``) passes
+  ``build=False``: it never moves or deletes anything, and a missing or stale artifact is an
+  error that says which input differs and what to run.
+
+:func:`run_status` reports every stage without touching anything (``ttl status``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import Profile, load_profile
+from .io import atomic_write_json
+from .manifest import (MANIFEST, StaleError, differences, digest_data, digest_dataset, digest_file, digest_stat,
+                       digest_tokenizer, digest_tree, read_manifest, write_manifest)
 from .runs import RunDir
 
 CURATION_REPORT = "report.json"
@@ -30,196 +44,388 @@ def run_for(profile: Profile, out: str | os.PathLike | None = None) -> RunDir:
     return (RunDir(Path(out).resolve()) if out else RunDir.for_profile(profile.name)).ensure()
 
 
-# --------------------------------------------------------------------------- corpus
-def _curation_complete(folder: Path) -> bool:
-    report = folder / CURATION_REPORT
-    if not report.is_file():
-        return False
-    return json.loads(report.read_text(encoding="utf-8")).get("status") == "complete"
+# --------------------------------------------------------------------------- freshness
+
+@dataclass
+class Expectation:
+    """What a stage's manifest must say for its artifact to be reused."""
+
+    stage: str
+    folder: Path
+    inputs: dict[str, Any]
+    config: dict[str, Any]
+    fix: str                                 # the command that rebuilds it
+    present: Callable[[Path], bool]          # does the folder hold the artifact at all?
+    # Compare only the config sections named in ``config`` (a checkpoint may continue with
+    # another learning rate, but not with another model shape).
+    partial: bool = False
+
+    def problems(self) -> list[str]:
+        if not self.present(self.folder):
+            return ["missing"]
+        found = read_manifest(self.folder)
+        if found is not None and self.partial:
+            found = {**found, "config": {k: v for k, v in found.get("config", {}).items() if k in self.config}}
+        return differences(found, inputs=self.inputs, config=self.config)
 
 
-def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path:
-    """The run's curated corpus folder (JSONL shards + report.json), curated when absent.
-
-    With the embedded sample the input is the labelled dirty crawl made from it, exactly as
-    in chapter 1 (same seed, same config), so a run gives the same corpus whether or not the
-    chapter ran first; with a Hub name or a path, the corpus itself is curated as it streams.
-    A curation that stopped halfway is redone from scratch.
-    """
-    from .data.curate import load_curation_config, run_curation
-
-    folder = run.corpus_dir
-    if _curation_complete(folder):
-        return folder
-    _log(f"curating the corpus into {folder}", quiet)
-    config = load_curation_config(None, language=profile.data.language)
-    if profile.data.corpus is None:
-        from .data.crawl import make_raw_crawl, sample_documents
-
-        docs = sample_documents(profile.data.max_documents)
-        source = make_raw_crawl(docs, seed=profile.train.seed, language=profile.data.language)
-    else:
-        from .data.loaders import profile_texts
-
-        source = profile_texts(profile)
-    run_curation(config, source, folder, overwrite=True, progress=not quiet)
-    if not _curation_complete(folder):
-        raise RuntimeError(f"curation did not complete in {folder}; see {folder / CURATION_REPORT}")
-    return folder
-
-
-def read_corpus_texts(folder: str | os.PathLike) -> Iterator[str]:
-    """Texts of a curated corpus folder, shard by shard, in order."""
-    shards = sorted(Path(folder).glob("shard-*.jsonl"))
-    if not shards:
-        raise FileNotFoundError(f"no curated shards (shard-*.jsonl) in {folder}; run `ttl curate` first")
-    for shard in shards:
-        with shard.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)["text"]
-
-
-def corpus_texts(profile: Profile, run: RunDir, *, quiet: bool = False) -> Iterator[str]:
-    """Texts for tokenizer training and packing: the run's curated corpus."""
-    yield from read_corpus_texts(ensure_corpus(profile, run, quiet=quiet))
-
-
-# --------------------------------------------------------------------------- tokenizer
-def ensure_tokenizer(profile: Profile, run: RunDir, *, quiet: bool = False):
-    from .tokenizer import load_tokenizer, train_tokenizer
-
-    folder = run.tokenizer_dir
-    if (folder / "tokenizer.json").is_file():
-        return load_tokenizer(folder)
-    _log(f"training a {profile.tokenizer.vocab_size}-token tokenizer into {folder}", quiet)
-    return train_tokenizer(corpus_texts(profile, run, quiet=quiet), profile.tokenizer.vocab_size, folder,
-                           byte_fallback=profile.tokenizer.byte_fallback,
-                           split_digits=profile.tokenizer.split_digits, max_chars=profile.tokenizer.max_chars,
-                           show_progress=not quiet)
-
-
-def _fingerprint(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------- tokens
-def ensure_tokens(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path:
-    from .data.packing import pack_documents
-
-    tokenizer = ensure_tokenizer(profile, run, quiet=quiet)
-    fingerprint = _fingerprint(run.tokenizer_dir / "tokenizer.json")
-    meta_path = run.tokens_dir / "meta.json"
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("tokenizer") == fingerprint:
-            return run.tokens_dir
-        _log("the tokenizer changed since the corpus was packed: packing again", quiet)
-    _log(f"packing the corpus into {run.tokens_dir}", quiet)
-    meta = pack_documents(corpus_texts(profile, run, quiet=quiet), tokenizer, run.tokens_dir,
-                          val_fraction=profile.data.val_fraction, seed=profile.train.seed,
-                          show_progress=not quiet)
-    meta["tokenizer"] = fingerprint
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    os.replace(tmp, meta_path)
-    return run.tokens_dir
-
-
-# --------------------------------------------------------------------------- model
-def _stale_aside(folder: Path, quiet: bool) -> None:
-    """Move an artifact built from other inputs out of the way (renamed, never deleted)."""
+def _set_aside(folder: Path, why: list[str], quiet: bool) -> None:
+    """Move a stale artifact out of the way (renamed, never deleted): only builders call this."""
     if folder.exists():
         n = 1
         while (aside := folder.with_name(f"{folder.name}.stale-{n}")).exists():
             n += 1
-        _log(f"{folder.name} was built from another tokenizer or model config: kept as {aside.name}", quiet)
         os.replace(folder, aside)
+        _log(f"{folder.name} is stale ({'; '.join(why)}): kept as {aside.name}, building it again", quiet)
 
 
-def ensure_checkpoint(profile: Profile, run: RunDir, *, quiet: bool = False):
+def _reuse(expect: Expectation, *, build: bool, quiet: bool) -> bool:
+    """True when the artifact can be used as it is. Otherwise a builder clears the way and gets
+    False; a reader gets a StaleError that names what differs and the command to run."""
+    problems = expect.problems()
+    if not problems:
+        return True
+    if not build:
+        if problems == ["missing"]:
+            raise StaleError(f"no {expect.stage} in {expect.folder}; build it with `{expect.fix}`")
+        raise StaleError(f"the {expect.stage} in {expect.folder} does not match this profile: "
+                         f"{'; '.join(problems)}. Rebuild it with `{expect.fix}`, or pass the profile it was "
+                         "built with (--profile).")
+    if problems != ["missing"]:
+        _set_aside(expect.folder, problems, quiet)
+    return False
+
+
+def _digest_of(folder: Path) -> str | None:
+    manifest = read_manifest(folder)
+    return manifest["digest"] if manifest else None
+
+
+def _fix(command: str, run: RunDir, profile: Profile) -> str:
+    return f"ttl {command} --profile {profile.name} --out {run.root}"
+
+
+# --------------------------------------------------------------------------- data sources
+
+def task_source(profile: Profile, task) -> str | None:
+    """Where the profile reads a task's dataset from (``data.tasks`` or ``--data``); None: the sample."""
+    from .tasks import get_dataset
+
+    wanted = get_dataset(task).name
+    for key, source in profile.data.tasks.items():
+        if get_dataset(key).name == wanted:
+            return source
+    return None
+
+
+def load_task_dataset(profile: Profile, task):
+    """The train/validation/test splits of ``task`` from the profile's source for it."""
+    from .data.loaders import load_task_data
+
+    return load_task_data(task, task_source(profile, task))
+
+
+def source_digest(source: str | None, dataset: str = "corpus") -> str:
+    """Digest of a data source: the sample's bytes, a local path's names/sizes/times, a Hub name."""
+    from .data.loaders import sample_file
+    from .data.readers import resolve_source
+
+    if source is None:
+        return digest_file(sample_file(dataset, "train"))
+    kind, where = resolve_source(source)
+    return digest_stat(where) if kind == "local" else f"hub:{where}"
+
+
+# --------------------------------------------------------------------------- corpus
+
+def _curation_complete(folder: Path) -> bool:
+    try:
+        report = json.loads((folder / CURATION_REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return report.get("status") == "complete" and report.get("docs_out", 1) > 0
+
+
+def _corpus_expectation(profile: Profile, run: RunDir):
+    from .data.curate import load_curation_config
+
+    data = profile.data
+    curation = load_curation_config(None, language=data.language)
+    config = {"source": data.corpus or "embedded sample, as a labelled raw crawl", "split": data.corpus_split,
+              "text_column": data.text_column, "max_documents": data.max_documents, "language": data.language,
+              "curation": curation.to_dict()}
+    if data.corpus is None:
+        config["crawl_seed"] = profile.train.seed
+    inputs = {"source": source_digest(data.corpus)}
+    expect = Expectation("curated corpus", run.corpus_dir, inputs, config, _fix("pipeline", run, profile),
+                         _curation_complete)
+    return expect, curation
+
+
+def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False, build: bool = True) -> Path:
+    """The run's curated corpus folder (shards + report.json + manifest.json), curated when needed.
+
+    With the embedded sample the input is the labelled dirty crawl made from it, exactly as in
+    chapter 1 (same seed, same config); with a Hub name or a path, the corpus itself is curated
+    as it streams. A curation that stopped halfway is redone from scratch.
+    """
+    from .data.curate import run_curation
+    from .data.readers import corpus_texts
+
+    expect, curation = _corpus_expectation(profile, run)
+    folder = run.corpus_dir
+    if _reuse(expect, build=build, quiet=quiet):
+        return folder
+    _log(f"curating the corpus into {folder}", quiet)
+    data = profile.data
+    if data.corpus is None:
+        from .data.crawl import make_raw_crawl
+        from .data.loaders import load_corpus
+
+        source = make_raw_crawl(load_corpus(max_documents=data.max_documents), seed=profile.train.seed,
+                                language=data.language)
+    else:
+        source = corpus_texts(data.corpus, text_column=data.text_column, max_documents=data.max_documents,
+                              split=data.corpus_split)
+    report = run_curation(curation, source, folder, overwrite=True, progress=not quiet)
+    if not _curation_complete(folder):
+        raise RuntimeError(f"curation did not complete in {folder} ({report.docs_out} documents kept of "
+                           f"{report.docs_in}); see {folder / CURATION_REPORT}")
+    write_manifest(folder, "corpus", digest=digest_tree(folder, exclude=(MANIFEST, CURATION_REPORT)),
+                   inputs=expect.inputs, config=expect.config, profile=profile.name)
+    return folder
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+def _tokenizer_expectation(profile: Profile, run: RunDir, corpus_digest: str | None) -> Expectation:
+    return Expectation("tokenizer", run.tokenizer_dir, {"corpus": corpus_digest},
+                       dataclasses.asdict(profile.tokenizer), _fix("tokenizer train", run, profile),
+                       lambda f: (f / "tokenizer.json").is_file())
+
+
+def ensure_tokenizer(profile: Profile, run: RunDir, *, quiet: bool = False, build: bool = True):
+    """The run's tokenizer, trained on its curated corpus when absent or stale."""
+    from .tokenizer import load_tokenizer
+
+    if not build:  # a reader trusts the tokenizer the checkpoint names (checked there)
+        folder = run.tokenizer_dir
+        if not (folder / "tokenizer.json").is_file():
+            raise StaleError(f"no tokenizer in {folder}; build it with `{_fix('tokenizer train', run, profile)}`")
+        return load_tokenizer(folder)
+    corpus = ensure_corpus(profile, run, quiet=quiet)
+    expect = _tokenizer_expectation(profile, run, _digest_of(corpus))
+    if _reuse(expect, build=True, quiet=quiet):
+        return load_tokenizer(run.tokenizer_dir)
+    return build_tokenizer(profile, run, quiet=quiet)
+
+
+def build_tokenizer(profile: Profile, run: RunDir, *, quiet: bool = False):
+    """Train the run's tokenizer on its curated corpus (curated first if needed) and record how."""
+    from .data.readers import corpus_texts
+    from .tokenizer import train_tokenizer
+
+    corpus = ensure_corpus(profile, run, quiet=quiet)
+    expect = _tokenizer_expectation(profile, run, _digest_of(corpus))
+    tcfg = profile.tokenizer
+    _log(f"training a {tcfg.vocab_size}-token tokenizer into {run.tokenizer_dir}", quiet)
+    tokenizer = train_tokenizer(corpus_texts(corpus), tcfg.vocab_size, run.tokenizer_dir,
+                                byte_fallback=tcfg.byte_fallback, split_digits=tcfg.split_digits,
+                                max_chars=tcfg.max_chars, show_progress=not quiet)
+    write_manifest(run.tokenizer_dir, "tokenizer", digest=digest_tokenizer(tokenizer), inputs=expect.inputs,
+                   config=expect.config, profile=profile.name)
+    return tokenizer
+
+
+# --------------------------------------------------------------------------- tokens
+
+def _tokens_expectation(profile: Profile, run: RunDir, corpus_digest, tokenizer_digest) -> Expectation:
+    return Expectation("token files", run.tokens_dir, {"corpus": corpus_digest, "tokenizer": tokenizer_digest},
+                       {"val_fraction": profile.data.val_fraction, "seed": profile.train.seed},
+                       _fix("pretrain", run, profile), lambda f: (f / "meta.json").is_file())
+
+
+def ensure_tokens(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path:
+    """The run's packed token files, packed again whenever the corpus or the tokenizer changed."""
+    from .data.packing import pack_documents
+    from .data.readers import corpus_texts
+
+    tokenizer = ensure_tokenizer(profile, run, quiet=quiet)
+    corpus = run.corpus_dir
+    expect = _tokens_expectation(profile, run, _digest_of(corpus), _digest_of(run.tokenizer_dir))
+    if _reuse(expect, build=True, quiet=quiet):
+        return run.tokens_dir
+    _log(f"packing the corpus into {run.tokens_dir}", quiet)
+    pack_documents(corpus_texts(corpus), tokenizer, run.tokens_dir, val_fraction=profile.data.val_fraction,
+                   seed=profile.train.seed, show_progress=not quiet,
+                   manifest={"inputs": {"corpus": expect.inputs["corpus"]}, "config": expect.config,
+                             "profile": profile.name})
+    return run.tokens_dir
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+def _checkpoint_expectation(profile: Profile, run: RunDir, last: Path | None) -> Expectation:
+    """The latest checkpoint must have the profile's model shape and the run's tokenizer."""
+    folder = last if last is not None else run.checkpoints_dir
+    # `ttl pretrain` refuses to resume a foreign checkpoint; the pipeline sets it aside.
+    fix = f"{_fix('pipeline', run, profile)} (sets the old checkpoints aside), or train into a new --out"
+    return Expectation("checkpoint", folder, {"tokenizer": _digest_of(run.tokenizer_dir)},
+                       {"model": dataclasses.asdict(profile.model)}, fix, lambda f: last is not None, partial=True)
+
+
+def checkpoint_problems(profile: Profile, run: RunDir, checkpoint: Path) -> list[str]:
+    """Why ``checkpoint`` cannot continue (or serve) this profile in this run: other tokenizer or model."""
+    return _checkpoint_expectation(profile, run, checkpoint).problems()
+
+
+def ensure_checkpoint(profile: Profile, run: RunDir, *, quiet: bool = False, build: bool = True):
     """The trained model of the run: trains (or resumes) until ``train.max_steps``.
 
-    A checkpoint trained with another tokenizer or another model shape is not reused:
-    its folder is renamed aside and training starts again.
+    A builder sets aside checkpoints trained with another tokenizer or model shape and trains
+    again; a reader (``build=False``) takes the latest checkpoint as it is, or stops with an
+    error when there is none or it does not fit the profile.
     """
     from .train import latest_checkpoint, load_trained_model, pretrain
     from .train.checkpoint import load_trainer_state
 
+    if not build:
+        last = latest_checkpoint(run.checkpoints_dir)
+        _reuse(_checkpoint_expectation(profile, run, last), build=False, quiet=quiet)
+        return load_trained_model(profile, run, last)
     ensure_tokenizer(profile, run, quiet=quiet)
-    fingerprint = _fingerprint(run.tokenizer_dir / "tokenizer.json")
     last = latest_checkpoint(run.checkpoints_dir)
     if last is not None:
-        state = load_trainer_state(last)
-        same_model = state.get("config", {}).get("model") == profile.to_dict()["model"]
-        if state.get("tokenizer") != fingerprint or not same_model:
-            _stale_aside(run.checkpoints_dir, quiet)
-        elif state["step"] >= profile.train.max_steps:
+        problems = checkpoint_problems(profile, run, last)
+        if problems:
+            _set_aside(run.checkpoints_dir, problems, quiet)
+        elif load_trainer_state(last)["step"] >= profile.train.max_steps:
             return load_trained_model(profile, run, last)
     tokens = ensure_tokens(profile, run, quiet=quiet)
     _log(f"pretraining for {profile.train.max_steps} steps into {run.checkpoints_dir}", quiet)
     return pretrain(profile, run, tokens_dir=tokens, show_progress=not quiet).model.eval()
 
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+# --------------------------------------------------------------------------- Hugging Face export
 
-
-def _model_source(profile: Profile, run: RunDir) -> dict | None:
-    """What the exported model is made of: the checkpoint and the tokenizer it was trained with."""
+def _hf_expectation(profile: Profile, run: RunDir) -> Expectation:
     from .train import latest_checkpoint
 
     last = latest_checkpoint(run.checkpoints_dir)
-    tok = run.tokenizer_dir / "tokenizer.json"
-    if last is None or not tok.is_file():
-        return None
-    return {"checkpoint": last.name, "tokenizer": _fingerprint(tok), "profile": profile.name}
+    inputs = {"checkpoint": _digest_of(last) if last else None, "tokenizer": _digest_of(run.tokenizer_dir)}
+    return Expectation("Hugging Face export", run.hf_model_dir, inputs, {"checkpoint": last.name if last else None},
+                       _fix("export", run, profile), lambda f: (f / "config.json").is_file())
 
 
-SOURCE_FILE = "ttl_source.json"
+def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False, build: bool = True) -> Path:
+    """A Hugging Face model folder (LlamaForCausalLM + tokenizer) of the run's latest checkpoint.
 
-
-def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path:
-    """A Hugging Face model folder (LlamaForCausalLM + tokenizer) of the trained model."""
+    With ``build=False`` (``ttl export``) the checkpoint must already exist and fit the profile;
+    the export itself is written (or rewritten) either way: it is this stage's own artifact.
+    """
     from .model.hf import save_hf
 
-    folder = run.hf_model_dir
-    source = _model_source(profile, run)
-    if source is not None and _read_json(folder / SOURCE_FILE) == source:
-        return folder
-    model = ensure_checkpoint(profile, run, quiet=quiet)
-    tokenizer = ensure_tokenizer(profile, run, quiet=quiet)
-    _log(f"exporting to Hugging Face format in {folder}", quiet)
-    save_hf(model, folder, tokenizer=tokenizer)
-    (folder / SOURCE_FILE).write_text(json.dumps(_model_source(profile, run)), encoding="utf-8")
-    return folder
+    model = ensure_checkpoint(profile, run, quiet=quiet, build=build)
+    tokenizer = ensure_tokenizer(profile, run, quiet=quiet, build=build)
+    expect = _hf_expectation(profile, run)
+    if not expect.problems():
+        return run.hf_model_dir
+    _log(f"exporting to Hugging Face format in {run.hf_model_dir}", quiet)
+    save_hf(model, run.hf_model_dir, tokenizer=tokenizer)
+    write_manifest(run.hf_model_dir, "export", digest=digest_tree(run.hf_model_dir), inputs=expect.inputs,
+                   config=expect.config, profile=profile.name)
+    return run.hf_model_dir
 
 
-def load_task_dataset(task: str):
-    from .data import loaders
+# --------------------------------------------------------------------------- classifiers
 
-    return {"assin2": loaders.load_assin2, "hatebr": loaders.load_hatebr,
-            "faquad_nli": loaders.load_faquad_nli}[task]()
+def _classifier_expectation(profile: Profile, run: RunDir, task, dataset) -> Expectation:
+    from .tasks import get_task
+
+    name = get_task(task).name
+    inputs = {"model": _digest_of(run.hf_model_dir), "data": digest_dataset(dataset)}
+    config = {"task": name, "data_source": task_source(profile, name) or "embedded sample",
+              "finetune": dataclasses.asdict(profile.finetune)}
+    return Expectation(f"{name} classifier", run.classifier_dir(name), inputs, config,
+                       _fix(f"finetune --task {name}", run, profile), lambda f: (f / "metrics.json").is_file())
 
 
-def ensure_classifier(profile: Profile, run: RunDir, task: str, *, quiet: bool = False) -> dict:
+def ensure_classifier(profile: Profile, run: RunDir, task: str, *, quiet: bool = False, dataset=None) -> dict:
+    """A classifier fine-tuned on ``task``; fine-tuned again when the model, the data or the recipe changed."""
     from .finetune import finetune_classifier
+    from .manifest import make_manifest
+    from .tasks import get_task
 
-    folder = run.classifier_dir(task)
+    name = get_task(task).name
     hf_dir = ensure_hf_model(profile, run, quiet=quiet)
-    source = _read_json(hf_dir / SOURCE_FILE)
-    if (folder / "metrics.json").is_file() and _read_json(folder / SOURCE_FILE) == source:
+    dataset = load_task_dataset(profile, name) if dataset is None else dataset
+    expect = _classifier_expectation(profile, run, name, dataset)
+    folder = expect.folder
+    if _reuse(expect, build=True, quiet=quiet):
         return json.loads((folder / "metrics.json").read_text(encoding="utf-8")) | {"path": str(folder)}
-    _log(f"fine-tuning a {task} classifier into {folder}", quiet)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    result = finetune_classifier(hf_dir, task, load_task_dataset(task), profile.finetune, folder,
-                                 show_progress=not quiet)
-    (folder / SOURCE_FILE).write_text(json.dumps(source), encoding="utf-8")
-    return result
+    _log(f"fine-tuning a {name} classifier into {folder}", quiet)
+    # Nothing reads a classifier further down the chain, so its digest is that of what made it.
+    manifest = make_manifest("classifier", digest=digest_data({"inputs": expect.inputs, "config": expect.config}),
+                             inputs=expect.inputs, config=expect.config, profile=profile.name)
+    return finetune_classifier(hf_dir, name, dataset, profile.finetune, folder, show_progress=not quiet,
+                               manifest=manifest)
+
+
+# --------------------------------------------------------------------------- status
+
+def run_status(profile: Profile, run: RunDir) -> list[dict[str, Any]]:
+    """Every stage of ``run``: present or not, fresh or not, and why. Reads only."""
+    from .data.readers import DataError
+    from .tasks import all_tasks
+    from .train import latest_checkpoint
+
+    rows = []
+
+    def add(expect: Expectation | None, stage: str, folder: Path, error: str | None = None) -> None:
+        problems = [error] if error else expect.problems()
+        state = "fresh" if not problems else ("missing" if problems == ["missing"] else "stale")
+        # The chain is linear: an artifact built on a stale or missing one is stale too, even
+        # when its own manifest still matches what it was built from.
+        upstream = next((r for r in reversed(rows) if r["state"] in ("stale", "missing")
+                         and not r["stage"].startswith("classifier")), None)
+        if state == "fresh" and upstream is not None:
+            state, problems = "stale", [f"built on the {upstream['stage']}, which is {upstream['state']}"]
+        rows.append({"stage": stage, "folder": str(folder), "state": state,
+                     "why": [] if state != "stale" else problems, "fix": expect.fix if expect else None})
+
+    try:
+        corpus, _ = _corpus_expectation(profile, run)
+        add(corpus, "corpus", run.corpus_dir)
+    except DataError as exc:
+        add(None, "corpus", run.corpus_dir, error=str(exc))
+    add(_tokenizer_expectation(profile, run, _digest_of(run.corpus_dir)), "tokenizer", run.tokenizer_dir)
+    add(_tokens_expectation(profile, run, _digest_of(run.corpus_dir), _digest_of(run.tokenizer_dir)), "tokens",
+        run.tokens_dir)
+    last = latest_checkpoint(run.checkpoints_dir)
+    ckpt = _checkpoint_expectation(profile, run, last)
+    add(ckpt, "checkpoint", last or run.checkpoints_dir)
+    if last is not None and rows[-1]["state"] == "fresh":
+        from .train.checkpoint import load_trainer_state
+
+        step = int(load_trainer_state(last)["step"])
+        if step < profile.train.max_steps:
+            rows[-1].update(state="partial", why=[f"step {step} of {profile.train.max_steps}; "
+                                                  "`ttl pretrain` resumes it"])
+    add(_hf_expectation(profile, run), "hf_model", run.hf_model_dir)
+    for task in all_tasks("classification"):
+        folder = run.classifier_dir(task.name)
+        if not folder.exists():
+            continue
+        try:
+            expect = _classifier_expectation(profile, run, task.name, load_task_dataset(profile, task.name))
+            add(expect, f"classifier {task.name}", folder)
+        except DataError as exc:
+            add(None, f"classifier {task.name}", folder, error=f"its data cannot be read: {exc}")
+    return rows
 
 
 def run_pipeline(profile: Profile | str | None = None, out: str | os.PathLike | None = None, *,
-                 tasks: tuple[str, ...] = ("assin2", "hatebr"), quiet: bool = False) -> dict:
+                 tasks: tuple[str, ...] = ("assin2_rte", "hatebr"), quiet: bool = False) -> dict:
     """Run every stage and return where each artifact is, plus the headline figures."""
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     run = run_for(profile, out)
@@ -235,7 +441,7 @@ def run_pipeline(profile: Profile | str | None = None, out: str | os.PathLike | 
     summary["classifiers"] = {}
     for task in tasks:
         res = ensure_classifier(profile, run, task, quiet=quiet)
-        summary["classifiers"][task] = {"path": res["path"], "test_accuracy": res["test_accuracy"],
-                                        "test_macro_f1": res["test_macro_f1"]}
-    (run.root / "pipeline.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        summary["classifiers"][res["task"]] = {"path": res["path"], "test_accuracy": res["test_accuracy"],
+                                               "test_macro_f1": res["test_macro_f1"]}
+    atomic_write_json(run.root / "pipeline.json", summary)
     return summary

@@ -42,9 +42,9 @@ from typing import Any, Iterable
 import ftfy.bad_codecs  # noqa: F401  (registers the 'sloppy-windows-1252' codec)
 
 from ttl.config import ConfigError
-from ttl.data.curate.minhash import jaccard, shingles
 from ttl.data.curate.pii import cnpj_check_digits, cpf_check_digits
-from ttl.data.curate.writer import atomic_write_bytes
+from ttl.data.text import jaccard, shingles
+from ttl.io import atomic_write_bytes
 
 REPAIR_DEFECTS = ("boilerplate", "html", "mojibake", "pii_email", "pii_phone", "pii_cpf", "pii_cnpj", "toxic")
 ADDED_DEFECTS = ("exact_duplicate", "near_duplicate", "foreign", "spam", "code", "too_short", "very_long")
@@ -443,19 +443,14 @@ def make_raw_crawl(documents: Iterable[dict | str], seed: int = 0, language: str
     return crawl
 
 
-def sample_documents(limit: int | None = None) -> list[dict[str, str]]:
-    """The embedded clean corpus (``ttl.data.loaders.load_corpus()``) as records with text and metadata."""
-    from ttl.data.loaders import load_corpus
-
-    dataset = load_corpus()
-    rows = dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
-    return [{"text": r["text"], "metadata": r.get("metadata") or "{}"} for r in rows]
-
-
 def write_raw_crawl(out_path: str | Path, seed: int = 0, documents: Iterable[dict | str] | None = None,
                     language: str = "pt", **rates: float) -> Path:
     """Make a raw crawl (from the embedded corpus unless ``documents`` are given) and write it as JSONL, atomically."""
-    docs = list(documents) if documents is not None else sample_documents()
+    if documents is None:
+        from ttl.data.loaders import load_corpus
+
+        documents = load_corpus()
+    docs = list(documents)
     crawl = make_raw_crawl(docs, seed=seed, language=language, **rates)
     path = Path(out_path)
     data = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in crawl).encode("utf-8")

@@ -17,6 +17,7 @@ Two mistakes of the original TeenyTinyLlama code are fixed here, and tested:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zlib
@@ -28,6 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from ttl.io import atomic_open, atomic_write_json
+from ttl.manifest import digest_tokenizer, digest_tree, write_manifest
 
 META_FILE = "meta.json"
 
@@ -45,11 +49,16 @@ def _is_validation(doc_index: int, val_fraction: float, seed: int) -> bool:
 
 def pack_documents(texts: Iterable[str], tokenizer, out_dir: str | os.PathLike, *,
                    val_fraction: float = 0.05, seed: int = 0, batch_size: int = 256,
-                   show_progress: bool = True, total: int | None = None) -> dict:
+                   show_progress: bool = True, total: int | None = None, manifest: dict | None = None) -> dict:
     """Tokenize ``texts`` and write ``train.bin``, ``val.bin`` and ``meta.json`` into ``out_dir``.
 
-    Files are written under temporary names and renamed at the end, so an
-    interrupted run never leaves a half-written token file that looks complete.
+    Each file is streamed into a temporary file, fsync'd and renamed into place only once
+    the whole corpus is packed (:func:`ttl.io.atomic_open`), so an interrupted run never
+    leaves a half-written token file that looks complete.
+
+    A ``manifest.json`` records the tokenizer the blocks were made with (its digest), so a
+    checkpoint can never be resumed on ids of another vocabulary; ``manifest`` adds the
+    caller's inputs (the corpus), config and profile to it.
     """
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     if bos is None or eos is None:
@@ -59,11 +68,11 @@ def pack_documents(texts: Iterable[str], tokenizer, out_dir: str | os.PathLike, 
     dtype = _dtype_for(vocab_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = {split: out / f"{split}.bin.tmp" for split in ("train", "val")}
     counts = {"train": 0, "val": 0}
     docs = {"train": 0, "val": 0}
-    handles = {split: open(path, "wb") for split, path in tmp.items()}
-    try:
+    with contextlib.ExitStack() as stack:
+        handles = {split: stack.enter_context(atomic_open(out / f"{split}.bin", "wb"))
+                   for split in ("train", "val")}
         batch: list[tuple[int, str]] = []
 
         def flush() -> None:
@@ -87,26 +96,17 @@ def pack_documents(texts: Iterable[str], tokenizer, out_dir: str | os.PathLike, 
                 flush()
         if batch:
             flush()
-    finally:
-        for h in handles.values():
-            h.close()
-    if counts["train"] == 0:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
-        raise ValueError("the corpus gave no tokens to pack: it is empty or every document is blank; "
-                         "check the corpus path and its text column")
-    for split, path in tmp.items():
-        os.replace(path, out / f"{split}.bin")
+        if counts["train"] == 0:  # raised inside the block: neither token file is written
+            raise ValueError("the corpus gave no tokens to pack: it is empty or every document is blank; "
+                             "check the corpus path and its text column")
     meta = {"dtype": dtype.name, "vocab_size": vocab_size, "bos_token_id": bos, "eos_token_id": eos,
             "tokens": counts, "documents": docs, "val_fraction": val_fraction, "seed": seed}
-    _write_json_atomic(out / META_FILE, meta)
+    atomic_write_json(out / META_FILE, meta)
+    extra = dict(manifest or {})
+    write_manifest(out, "tokens", digest=digest_tree(out),
+                   inputs={"tokenizer": digest_tokenizer(tokenizer), **extra.pop("inputs", {})},
+                   config=extra.pop("config", {"val_fraction": val_fraction, "seed": seed}), **extra)
     return meta
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_meta(tokens_dir: str | os.PathLike) -> dict:

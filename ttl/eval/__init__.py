@@ -1,8 +1,8 @@
-"""Evaluation: perplexity and few-shot Portuguese tasks, always beside a baseline."""
+"""Evaluation: perplexity and few-shot tasks (prompts from ttl.tasks), always beside a baseline."""
 
-from .fewshot import TASKS, build_prompt, evaluate_task, parse_score, parse_yes_no
+from .fewshot import all_fewshot_tasks, build_prompt, evaluate_task, fewshot_task
 from .metrics import accuracy, macro_f1, majority_baseline, pearson
 from .perplexity import perplexity_from_loss, text_perplexity
 
-__all__ = ["TASKS", "accuracy", "build_prompt", "evaluate_task", "macro_f1", "majority_baseline",
-           "parse_score", "parse_yes_no", "pearson", "perplexity_from_loss", "text_perplexity"]
+__all__ = ["accuracy", "all_fewshot_tasks", "build_prompt", "evaluate_task", "fewshot_task", "macro_f1",
+           "majority_baseline", "pearson", "perplexity_from_loss", "text_perplexity"]

@@ -1,5 +1,5 @@
-"""Fine-tuning: sequence classification on Assin2, HateBR and FaQuAD-NLI."""
+"""Fine-tuning: sequence classification on any classification task of ttl.tasks."""
 
-from .classify import TASKS, encode_example, finetune_classifier, predict
+from .classify import classification_task, encode_example, finetune_classifier, predict
 
-__all__ = ["TASKS", "encode_example", "finetune_classifier", "predict"]
+__all__ = ["classification_task", "encode_example", "finetune_classifier", "predict"]

@@ -13,45 +13,34 @@ end, with the selected model.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import random
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..config import FinetuneConfig
+from ..data.loaders import stratified_subset, warn_if_one_class
 from ..eval.metrics import accuracy, macro_f1, majority_baseline
+from ..io import atomic_dir, atomic_write_json
+from ..manifest import MANIFEST
+from ..tasks import Task, get_task, task_names
 
 
-@dataclass(frozen=True)
-class ClassificationTask:
-    name: str
-    text_fields: tuple[str, ...]   # one field, or two joined by <s>
-    label_field: str
-    label_names: tuple[str, str]
-
-    def label(self, row: dict) -> int:
-        return int(bool(row[self.label_field])) if isinstance(row[self.label_field], bool) else int(row[self.label_field])
+def classification_task(name: str | Task) -> Task:
+    """A registered classification task (its input columns, labels and label names)."""
+    task = get_task(name)
+    if task.kind != "classification" or not task.input_columns:
+        raise ValueError(f"task {task.name!r} is not a classification task; choose one of "
+                         f"{', '.join(task_names('classification'))}")
+    return task
 
 
-TASKS = {
-    "assin2": ClassificationTask("assin2", ("premise", "hypothesis"), "entailment_judgment",
-                                 ("UNENTAILED", "ENTAILED")),
-    "hatebr": ClassificationTask("hatebr", ("instagram_comments",), "offensive_language",
-                                 ("NONTOXIC", "TOXIC")),
-    "faquad_nli": ClassificationTask("faquad_nli", ("question", "answer"), "label",
-                                     ("UNSATISFIED", "SATISFIED")),
-}
-
-
-def encode_example(tokenizer, task: ClassificationTask, row: dict, max_length: int) -> list[int]:
+def encode_example(tokenizer, task: Task | str, row: dict, max_length: int) -> list[int]:
     """``<s>first<s>second</s>`` (or ``<s>text</s>``), truncated from the end of each part."""
-    parts = [tokenizer(str(row[f]), add_special_tokens=False)["input_ids"] for f in task.text_fields]
+    task = classification_task(task)
+    parts = [tokenizer(_text(row, f, task), add_special_tokens=False)["input_ids"] for f in task.input_columns]
     budget = max_length - len(parts) - 1  # one <s> per part and the final </s>
     if budget < len(parts):
         raise ValueError(f"finetune.max_length={max_length} is too small for task {task.name}")
@@ -62,6 +51,13 @@ def encode_example(tokenizer, task: ClassificationTask, row: dict, max_length: i
     for p in parts:
         ids += [tokenizer.bos_token_id, *p]
     return ids + [tokenizer.eos_token_id]
+
+
+def _text(row: dict, column: str, task: Task) -> str:
+    value = row.get(column)
+    if value is None or not str(value).strip():  # the loaders drop such rows; a hand-made row may still have one
+        raise ValueError(f"{task.name}: column {column!r} is empty in {row!r}; a classifier input needs text")
+    return str(value)
 
 
 def _batches(encoded: list[tuple[list[int], int]], batch_size: int, pad_id: int, shuffle: bool, rng: random.Random):
@@ -89,23 +85,23 @@ def predict(model, encoded, batch_size: int, pad_id: int) -> list[int]:
     return preds
 
 
-def _scores(gold, pred) -> dict:
-    return {"accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred, [0, 1])}
+def _scores(gold, pred, num_labels: int) -> dict:
+    return {"accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred, list(range(num_labels)))}
 
 
 def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg: FinetuneConfig,
-                        out_dir: str | os.PathLike | None = None, *, show_progress: bool = True) -> dict:
+                        out_dir: str | os.PathLike | None = None, *, show_progress: bool = True,
+                        manifest: dict | None = None) -> dict:
     """Fine-tune the exported model in ``hf_model_dir`` on ``task`` and return the scores.
 
     ``dataset`` is a DatasetDict with train / validation / test splits in the Hub columns.
-    Saves the selected classifier (weights, config with label names, tokenizer, metrics.json)
-    to ``out_dir`` atomically when given.
+    Saves the selected classifier (weights, config with label names, tokenizer, metrics.json,
+    and ``manifest`` as manifest.json when given) to ``out_dir`` atomically when given.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
-    spec = TASKS[task]
+    spec = classification_task(task)
+    task = spec.name
     missing = [s for s in ("train", "validation", "test") if s not in dataset]
     if missing:
         raise ValueError(f"the {task} dataset lacks split(s) {missing}; it needs train, validation and test")
@@ -113,15 +109,17 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
     rng = random.Random(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(hf_model_dir))
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(hf_model_dir), num_labels=2, id2label=dict(enumerate(spec.label_names)),
+        str(hf_model_dir), num_labels=spec.num_labels, id2label=dict(enumerate(spec.label_names)),
         label2id={n: i for i, n in enumerate(spec.label_names)}, pad_token_id=tokenizer.pad_token_id)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
 
     def encode(split: str, cap: int | None = None):
-        rows = list(dataset[split])
-        if cap:
-            rows = rows[:cap]
+        # A seeded subset stratified by label, never the first rows: a file sorted by label
+        # would otherwise train a one-class classifier.
+        rows = stratified_subset(dataset[split], cap, spec, cfg.seed)
+        if split == "train":
+            warn_if_one_class(rows, spec, f"the {task} training set")
         return [(encode_example(tokenizer, spec, r, cfg.max_length), spec.label(r)) for r in rows]
 
     train, val, test = encode("train", cfg.max_train_examples), encode("validation"), encode("test")
@@ -146,7 +144,8 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(out.loss.detach()))
             bar.update()
-        val_scores = _scores([lab for _, lab in val], predict(model, val, cfg.batch_size, tokenizer.pad_token_id))
+        val_scores = _scores([lab for _, lab in val], predict(model, val, cfg.batch_size, tokenizer.pad_token_id),
+                             spec.num_labels)
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses),
                         **{f"val_{k}": v for k, v in val_scores.items()}})
         if val_scores["macro_f1"] > best:  # selection on VALIDATION, never on test
@@ -155,20 +154,17 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
     bar.close()
     model.load_state_dict(best_state)
     gold = [lab for _, lab in test]
-    test_scores = _scores(gold, predict(model, test, cfg.batch_size, tokenizer.pad_token_id))
+    test_scores = _scores(gold, predict(model, test, cfg.batch_size, tokenizer.pad_token_id), spec.num_labels)
     result = {"task": task, "best_epoch": best_epoch, "history": history,
               "test_accuracy": test_scores["accuracy"], "test_macro_f1": test_scores["macro_f1"],
-              "baseline": majority_baseline(gold, [0, 1]), "train_examples": len(train),
+              "baseline": majority_baseline(gold, list(range(spec.num_labels))), "train_examples": len(train),
               "validation_examples": len(val), "test_examples": len(test)}
     if out_dir is not None:
-        out = Path(out_dir)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        result["path"] = str(out)
+        with atomic_dir(out_dir) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            atomic_write_json(tmp / "metrics.json", result)
+            if manifest is not None:  # inside the folder before it is swapped in: both or neither
+                atomic_write_json(tmp / MANIFEST, manifest)
+        result["path"] = str(out_dir)
     return result

@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from ttl.io import atomic_dir
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 UNK, BOS, EOS, PAD = SPECIAL_TOKENS
@@ -231,30 +231,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | os.Pat
 def save_tokenizer(tokenizer, out_dir: str | os.PathLike) -> Path:
     """Save a transformers tokenizer folder atomically.
 
-    Everything is written to a temporary sibling folder first and moved into place with
-    ``os.replace``; an existing tokenizer at ``out_dir`` is replaced only once the new
-    one is complete, so a crash never leaves a half-written folder behind.
+    Everything is written to a temporary sibling folder first and swapped in whole
+    (:func:`ttl.io.atomic_dir`); an existing tokenizer at ``out_dir`` is replaced only once
+    the new one is complete, so a crash never leaves a half-written folder behind.
     """
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder; choose another out_dir for the tokenizer")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         tokenizer.save_pretrained(str(tmp))
         _pin_tokenizer_class(tmp)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -273,14 +259,6 @@ def _pin_tokenizer_class(folder: Path) -> None:
     config.update(bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=PAD,
                   add_bos_token=True, add_eos_token=False, clean_up_tokenization_spaces=False)
     path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def sample_texts(max_documents: int | None = None) -> list[str]:
-    """Documents of the embedded sample corpus (``data/``, or the copy a pip install carries),
-    for notebooks, tests and benchmarks."""
-    from ttl.data.loaders import corpus_texts, load_corpus
-
-    return list(corpus_texts(load_corpus(), max_documents=max_documents))
 
 
 def load_tokenizer(path: str | os.PathLike):

@@ -1,10 +1,11 @@
 """Checkpoints written atomically, and found again for resuming.
 
 A checkpoint is a folder ``step_0000100/`` with ``model.safetensors``,
-``trainer.pt`` (optimizer, step, RNG states) and ``config.json``. It is written
-as ``step_0000100.tmp/`` and renamed when complete, then the file ``latest``
-is replaced atomically: a crash at any moment leaves either the previous
-checkpoint or the new one, never a half-written one that looks valid.
+``trainer.pt`` (optimizer, step, RNG states) and ``config.json``. It is built in a
+hidden temporary folder beside it, fsync'd and renamed when complete
+(:func:`ttl.io.atomic_dir`), then the file ``latest`` is replaced atomically: a crash
+at any moment leaves either the previous checkpoint or the new one, never a
+half-written one that looks valid.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ttl.io import atomic_dir, atomic_write_text
+from ttl.manifest import digest_file, write_manifest
+
 LATEST = "latest"
 
 
@@ -25,14 +29,15 @@ def _step_dir(root: Path, step: int) -> Path:
 
 
 def save_checkpoint(root: str | os.PathLike, step: int, model, optimizer, extra: dict,
-                    keep_last: int | None = 3) -> Path:
+                    keep_last: int | None = 3, manifest: dict | None = None) -> Path:
+    """Save step ``step``; ``manifest`` (inputs, config, profile) goes into its manifest.json,
+    written inside the folder before it is swapped in, so a checkpoint never lacks one."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = _step_dir(root, step)
-    tmp = final.with_name(final.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)  # leftover of an earlier crash: never complete, safe to drop
-    tmp.mkdir()
+    for pattern in (".step_???????.tmp-*", "step_???????.tmp", "step_???????.old-*"):
+        for stale in root.glob(pattern):  # leftovers of a crash while saving
+            shutil.rmtree(stale, ignore_errors=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     # Tied embeddings share storage; safetensors refuses shared tensors, so clone them apart.
     seen: dict[int, str] = {}
@@ -40,18 +45,17 @@ def save_checkpoint(root: str | os.PathLike, step: int, model, optimizer, extra:
         if v.data_ptr() in seen:
             state[k] = v.clone()
         seen[state[k].data_ptr()] = k
-    save_file(state, str(tmp / "model.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "step": step,
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                **extra}, tmp / "trainer.pt")
-    (tmp / "config.json").write_text(json.dumps(extra.get("config", {}), indent=2, default=str), encoding="utf-8")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    latest_tmp = root / (LATEST + ".tmp")
-    latest_tmp.write_text(final.name, encoding="utf-8")
-    os.replace(latest_tmp, root / LATEST)
+    with atomic_dir(final) as tmp:
+        save_file(state, str(tmp / "model.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "step": step,
+                    "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                    **extra}, tmp / "trainer.pt")
+        (tmp / "config.json").write_text(json.dumps(extra.get("config", {}), indent=2, default=str),
+                                         encoding="utf-8")
+        write_manifest(tmp, "checkpoint", digest=digest_file(tmp / "model.safetensors"), step=step,
+                       **(manifest or {}))
+    atomic_write_text(root / LATEST, final.name)
     if keep_last:
         for old in sorted(root.glob("step_???????"))[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)

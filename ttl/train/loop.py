@@ -13,6 +13,7 @@ gives the same weights as one never stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import torch
 
 from ..config import Profile
 from ..data.packing import TokenBlocks, open_blocks, read_meta
+from ..manifest import StaleError, differences, read_manifest
 from ..runs import RunDir
 from .checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
 from .schedule import lr_at
@@ -101,6 +103,27 @@ def _read_history(path: Path, up_to_step: int) -> list[dict]:
     return [r for r in rows if r.get("step", 0) <= up_to_step]
 
 
+def _checkpoint_manifest(profile: Profile, tokens_dir: Path) -> dict:
+    """What a checkpoint of this run is made of: the token files, their tokenizer, the configs."""
+    tokens = read_manifest(tokens_dir) or {}
+    return {"inputs": {"tokens": tokens.get("digest"), "tokenizer": tokens.get("inputs", {}).get("tokenizer")},
+            "config": {"model": dataclasses.asdict(profile.model), "train": dataclasses.asdict(profile.train)},
+            "profile": profile.name}
+
+
+def _refuse_foreign(checkpoint: Path, manifest: dict) -> None:
+    """Resuming is only for the same model on the same tokenizer: anything else would train
+    embeddings of one vocabulary on the ids of another, or fail halfway through loading."""
+    found = read_manifest(checkpoint)
+    if found is not None:
+        found = {**found, "config": {"model": found.get("config", {}).get("model")}}
+    problems = differences(found, inputs={"tokenizer": manifest["inputs"]["tokenizer"]},
+                           config={"model": manifest["config"]["model"]})
+    if problems:
+        raise StaleError(f"will not resume from {checkpoint}: {'; '.join(problems)}. Train into a new run folder "
+                         f"(--out NEW), or move {checkpoint.parent} aside and train again.")
+
+
 def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | None = None,
              max_steps: int | None = None, resume: bool = True, stop_after: int | None = None,
              show_progress: bool = True, model=None) -> TrainResult:
@@ -143,7 +166,9 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
     ckpt_root = run.checkpoints_dir
     start_step = 0
     trainer_state = None
+    manifest = _checkpoint_manifest(profile, tokens_dir)
     if resume and (last := latest_checkpoint(ckpt_root)) is not None:
+        _refuse_foreign(last, manifest)
         load_model_weights(model, last)
         trainer_state = load_trainer_state(last)
         start_step = int(trainer_state["step"])
@@ -217,9 +242,8 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
         if done % cfg.save_every == 0 or done == end_step:
             checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
-                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir),
-                                          "tokenizer": meta.get("tokenizer")},
-                                         keep_last=cfg.keep_checkpoints)
+                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir)},
+                                         keep_last=cfg.keep_checkpoints, manifest=manifest)
     bar.close()
     emissions = None
     if tracker is not None:

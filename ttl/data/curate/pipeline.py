@@ -22,12 +22,14 @@ from typing import Any, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from ttl.io import atomic_write_json
+
 from .base import CurationInputError, Step, StepStats, utf8_len
 from .config import CurationConfig, build_steps, load_curation_config
 from .minhash import NearDedup
-from .readers import ReadError, iter_input
+from ..readers import ReadError, iter_input
 from .toxicity import ToxicityFilter
-from .writer import REPORT_NAME, ShardWriter, atomic_write_json, prepare_out_dir
+from .writer import REPORT_NAME, ShardWriter, prepare_out_dir
 
 logger = logging.getLogger(__name__)
 MAX_LISTED_ERRORS = 1000
