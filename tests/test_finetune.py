@@ -57,3 +57,21 @@ def test_finetune_errors(hf_dir):
     ds = load_assin2()
     with pytest.raises(ValueError, match="validation"):
         finetune_classifier(hf_dir, "assin2", {"train": ds["train"], "test": ds["test"]}, cfg)
+
+
+def test_a_training_file_sorted_by_label_still_trains_on_both_classes(hf_dir, tmp_path):
+    """max_train_examples used to take the first rows: a file listing every positive pair first
+    trained a one-class classifier without a word."""
+    from datasets import Dataset, DatasetDict
+
+    ds = load_assin2()
+    labels = ds["train"]["entailment_judgment"]
+    train = ds["train"].select(sorted(range(len(labels)), key=lambda i: -labels[i]))  # every ENTAILED pair first
+    assert set(train.select(range(40))["entailment_judgment"]) == {1}
+    cfg = tiny_profile().finetune
+    cfg.max_train_examples = 40
+    res = finetune_classifier(hf_dir, "assin2", DatasetDict({**ds, "train": train}), cfg, show_progress=False)
+    assert res["train_label_counts"] == {"UNENTAILED": 20, "ENTAILED": 20}
+    one_class = Dataset.from_list([r for r in ds["train"] if r["entailment_judgment"] == 1][:40])
+    with pytest.warns(UserWarning, match="single class"):
+        finetune_classifier(hf_dir, "assin2", DatasetDict({**ds, "train": one_class}), cfg, show_progress=False)

@@ -13,6 +13,7 @@ end, with the selected model.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 import math
 import os
 import random
@@ -158,6 +159,7 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
     result = {"task": task, "best_epoch": best_epoch, "history": history,
               "test_accuracy": test_scores["accuracy"], "test_macro_f1": test_scores["macro_f1"],
               "baseline": majority_baseline(gold, list(range(spec.num_labels))), "train_examples": len(train),
+              "train_label_counts": {spec.label_names[k]: v for k, v in sorted(Counter(lab for _, lab in train).items())},
               "validation_examples": len(val), "test_examples": len(test)}
     if out_dir is not None:
         with atomic_dir(out_dir) as tmp:

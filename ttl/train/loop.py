@@ -25,6 +25,7 @@ import torch
 
 from ..config import Profile
 from ..data.packing import TokenBlocks, open_blocks, read_meta
+from ..io import atomic_write_jsonl
 from ..manifest import StaleError, differences, read_manifest
 from ..runs import RunDir
 from .checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
@@ -183,7 +184,7 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
     history_path = ckpt_root / "metrics.jsonl"
     history = _read_history(history_path, start_step)
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    history_path.write_text("".join(json.dumps(h) + "\n" for h in history), encoding="utf-8")
+    atomic_write_jsonl(history_path, history)  # the rows up to the resumed step, never a half-written file
 
     tracker = None
     if cfg.track_emissions and start_step < total_steps:
