@@ -369,7 +369,7 @@ def sp_model(tmp_path_factory):
 
 
 def test_spm_has_the_same_special_ids_and_byte_pieces(sp_model):
-    assert [sp_model.id_to_piece(i) for i in range(4)] == SPECIAL_TOKENS
+    assert [sp_model.id_to_piece(i) for i in range(4)] == list(SPECIAL_TOKENS)
     assert (sp_model.unk_id(), sp_model.bos_id(), sp_model.eos_id(), sp_model.pad_id()) == (0, 1, 2, 3)
     assert [sp_model.id_to_piece(i) for i in range(4, 260)] == BYTE_TOKENS
     assert sp_model.get_piece_size() == 500

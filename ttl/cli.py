@@ -24,9 +24,12 @@ and stop with a message that says what to run when an artifact is missing or sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from .config import ConfigError, available_profiles, load_profile, with_data_sources
@@ -37,13 +40,37 @@ class CliError(Exception):
 
 
 def _profile(args):
-    return with_data_sources(load_profile(args.profile), getattr(args, "data", None))
+    return with_data_sources(load_profile(args.profile, **_settings(getattr(args, "set", None))),
+                             getattr(args, "data", None))
+
+
+def _settings(assignments: list[str] | None) -> dict[str, dict]:
+    """``--set train.lr=3e-4`` (repeatable) as overrides of the profile's sections."""
+    import yaml
+
+    out: dict[str, dict] = {}
+    for item in assignments or []:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not section or not name:
+            raise ConfigError(f"--set takes SECTION.KEY=VALUE (e.g. train.lr=3e-4), got {item!r}")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        out.setdefault(section, {})[name] = parsed
+    return out
+
+
+# The locks a command holds on its run folders, released when the command ends (see main).
+_held = contextlib.ExitStack()
 
 
 def _run(args, profile):
+    """The run folder a building command writes into, locked for the command's duration."""
     from .pipeline import run_for
 
-    return run_for(profile, args.out)
+    return _held.enter_context(run_for(profile, args.out).lock(f"ttl {args.command}"))
 
 
 def cmd_profiles(args) -> int:
@@ -69,6 +96,10 @@ def cmd_curate(args) -> int:
 
     resolve_source(args.input)  # a local path that does not exist stops here, before any work
     report = curate_main(args.config, args.input, args.out, overwrite=args.overwrite)
+    if report.status == "failed":
+        first = report.input_errors[0] if report.input_errors else {}
+        raise CliError(f"no document of {args.input} could be read ({report.n_input_errors} error(s); the first: "
+                       f"{first.get('source', '')}, line {first.get('line', '?')}: {first.get('message', '')})")
     return 0 if report.status == "complete" else 1
 
 
@@ -100,7 +131,7 @@ def cmd_tokenizer(args) -> int:
         run = _run(args, profile)
         tok = build_tokenizer(profile, run)
         out = run.tokenizer_dir
-    print(f"trained a {len(tok)}-token tokenizer into {out}")
+    print(f"trained a {len(tok)}-token tokenizer (asked for {tcfg.vocab_size}) into {out}")
     return 0
 
 
@@ -147,13 +178,14 @@ def _trained(args):
     return ensure_checkpoint(profile, run, build=False), ensure_tokenizer(profile, run, build=False)
 
 
-def _existing_run(args, profile):
+def _existing_run(args, profile, *, lock: bool = False):
+    """A run folder that must exist already; a command that writes into it (export) locks it."""
     from .runs import RunDir
 
     run = RunDir(Path(args.out).resolve()) if args.out else RunDir.for_profile(profile.name)
     if not run.root.is_dir():
         raise CliError(f"no run folder at {run.root}; build one with `ttl pipeline --out {run.root}`")
-    return run
+    return _held.enter_context(run.lock(f"ttl {args.command}")) if lock else run
 
 
 def cmd_eval(args) -> int:
@@ -190,22 +222,34 @@ def cmd_export(args) -> int:
     from .pipeline import ensure_hf_model
 
     profile = _profile(args)
-    folder = ensure_hf_model(profile, _existing_run(args, profile), build=False)
+    folder = ensure_hf_model(profile, _existing_run(args, profile, lock=True), build=False)
     if args.to:
-        folder = _copy_export(folder, Path(args.to))
+        folder = _copy_export(folder, Path(args.to), overwrite=args.overwrite)
     print(f"Hugging Face model folder: {folder}")
     return 0
 
 
-def _copy_export(folder: Path, to: Path) -> Path:
-    """Copy an export to ``to`` as a whole: a folder that holds something else is refused."""
+def _copy_export(folder: Path, to: Path, *, overwrite: bool = False) -> Path:
+    """Copy an export to ``to`` as a whole folder, swapped in at once (never a mix of two models).
+
+    An empty or new ``to`` is written; one holding an earlier export of the same checkpoint is
+    replaced; anything else (another model, your own files) is refused unless ``overwrite``.
+    """
     import shutil
 
     from .io import atomic_dir
     from .manifest import read_manifest
 
-    if to.exists() and (not to.is_dir() or (any(to.iterdir()) and (read_manifest(to) or {}).get("stage") != "export")):
-        raise CliError(f"{to} already holds files that are not a ttl export; choose an empty or new folder")
+    if to.exists() and not to.is_dir():
+        raise CliError(f"--to {to} is a file; give a folder")
+    if to.is_dir() and any(to.iterdir()) and not overwrite:
+        there, here = read_manifest(to) or {}, read_manifest(folder) or {}
+        if there.get("stage") != "export":
+            raise CliError(f"{to} already holds files that are not a ttl export; choose an empty or new "
+                           "folder, or pass --overwrite to replace it whole")
+        if there.get("inputs", {}).get("checkpoint") != here.get("inputs", {}).get("checkpoint"):
+            raise CliError(f"{to} holds the export of another checkpoint ({there.get('config', {}).get('checkpoint')}); "
+                           "choose another folder, or pass --overwrite to replace it whole")
     with atomic_dir(to) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)
     return to
@@ -247,6 +291,27 @@ def cmd_pipeline(args) -> int:
     return 0
 
 
+_OS_FIXES = {
+    errno.ENOSPC: "free some space on that disk, or give a folder on another disk (--out)",
+    errno.EDQUOT: "free some space (disk quota), or give a folder on another disk (--out)",
+    errno.EACCES: "give a folder you may write to (--out), or fix its permissions",
+    errno.EPERM: "give a folder you may write to (--out), or fix its permissions",
+    errno.EROFS: "the disk is read-only: give a folder on a writable disk (--out)",
+    errno.ENOTDIR: "a file stands where a folder is needed: give a folder path (--out / --to)",
+    errno.EEXIST: "a file stands where a folder is needed: give a folder path (--out / --to)",
+    errno.EISDIR: "a folder stands where a file is needed: check the path",
+    errno.ENOENT: "check the path",
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OS error: what failed, on which path, and what to do."""
+    path = exc.filename or ""
+    what = exc.strerror or str(exc)
+    fix = _OS_FIXES.get(exc.errno, "check the path and try again")
+    return f"{what}{': ' + str(path) if path else ''}. {fix[0].upper() + fix[1:]}; nothing already written was changed."
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ttl", description="Build a compact Llama for a low-resource language.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -261,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=None, help="run folder (default: runs/<profile> in the checkout)")
         p.add_argument("--data", action="append", metavar="NAME=SOURCE",
                        help="read a task's dataset (or corpus=...) from a local file/folder or a Hub name; repeatable")
+        p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                       help="change one setting of the profile, e.g. --set train.lr=3e-4; repeatable")
         return p
 
     sub.add_parser("profiles", help="list the profiles").set_defaults(func=cmd_profiles)
@@ -314,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_run(sub.add_parser("export", help="export to Hugging Face format"))
     p.add_argument("--to", default=None, help="copy the exported folder here too")
+    p.add_argument("--overwrite", action="store_true", help="replace --to whole even if it holds something else")
     p.set_defaults(func=cmd_export)
 
     p = with_run(sub.add_parser("pipeline", help="run every stage, leaving all artifacts in --out"))
@@ -346,11 +414,22 @@ def _task_name(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     from .manifest import StaleError
 
+    from .runs import RunLockedError
+
     args = build_parser().parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"ttl {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
-    except (CliError, ConfigError, StaleError, FileNotFoundError, ValueError) as exc:
+        with _held, warnings.catch_warnings():
+            warnings.showwarning = one_line
+            return args.func(args)
+    except (CliError, ConfigError, StaleError, RunLockedError, ValueError) as exc:
         print(f"ttl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"ttl {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; a rerun resumes from the last checkpoint", file=sys.stderr)

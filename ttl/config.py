@@ -5,20 +5,27 @@ the course at once. Profiles are YAML files shipped in ``ttl/configs/``; the
 environment variable ``TTL_PROFILE`` selects one (default ``smoke``), and a path
 to any YAML file with the same sections works too.
 
-Every section is a frozen-ish dataclass so that a typo in a YAML key is an
-error that names the key, never a silently ignored setting.
+Every section is a dataclass whose fields are typed and range-checked when the profile
+loads, so a typo in a YAML key, a number written as text or a value out of range is an
+error that names the key, never a silently ignored setting or a crash mid-run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 PROFILE_ENV = "TTL_PROFILE"
 DEFAULT_PROFILE = "smoke"
@@ -28,35 +35,131 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message says what to change."""
 
 
-@dataclass
-class ModelConfig:
-    """Shape of a Llama-2-style decoder (RMSNorm, RoPE, SwiGLU, GQA)."""
+def _f(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, gt=None, ge=None, lt=None,
+       le=None, choices=None) -> Any:
+    """A config field with its allowed range, checked by :class:`_Section` when a profile loads."""
+    meta = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le), ("choices", choices)) if v is not None}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
-    vocab_size: int = 32000
-    hidden_size: int = 768
-    intermediate_size: int = 3072
-    num_layers: int = 12
-    num_heads: int = 12
-    num_kv_heads: int = 12
-    max_seq_len: int = 2048
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-6
-    tie_embeddings: bool = False
-    initializer_range: float = 0.02
-    # "sdpa" (PyTorch scaled_dot_product_attention, the default), "flash"
-    # (flash-attn, GPU only, when installed) or "eager" (plain matmuls, for teaching).
-    attn_impl: str = "sdpa"
-    # Use the Triton kernels of ttl.kernels (RMSNorm, RoPE, SwiGLU, cross-entropy).
-    use_kernels: bool = False
-    bos_token_id: int = 1
-    eos_token_id: int = 2
-    pad_token_id: int = 3
+
+class _Section:
+    """Every field converted to its declared type and checked against its range on creation.
+
+    YAML reads ``3e-3`` as a string and ``1e4`` as a string too; such values are converted
+    when they are numbers, and anything that is not (``lr: abc``, ``log_every: 0``) stops with
+    an error that names the key, the value and what is allowed.
+    """
+
+    section = "?"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers",
-                     "num_heads", "num_kv_heads", "max_seq_len"):
-            if int(getattr(self, name)) <= 0:
-                raise ConfigError(f"model.{name} must be a positive integer, got {getattr(self, name)!r}")
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            where = f"{self.section}.{f.name}"
+            value = _coerce(getattr(self, f.name), hints[f.name], where)
+            _check_range(value, f.metadata, where)
+            setattr(self, f.name, value)
+        self.check()
+
+    def check(self) -> None:
+        """Checks that involve several fields (overridden by the sections that have some)."""
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        others = [a for a in args if a is not type(None)]
+        return _coerce(value, others[0], where) if len(others) == 1 else value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
+            return value.strip().lower() in ("true", "yes")
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        number = _number(value)
+        if number is None or number != int(number):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        return int(number)
+    if kind is float:
+        number = None if isinstance(value, bool) else _number(value)
+        if number is None:
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(number)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return {_coerce(k, args[0], f"{where} key"): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().replace("_", ""))
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _check_range(value: Any, meta: Mapping[str, Any], where: str) -> None:
+    if value is None or not meta:
+        return
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if "choices" in meta and v not in meta["choices"]:
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, meta['choices']))}, got {v!r}")
+        for op, text, ok in (("gt", "greater than", lambda a, b: a > b), ("ge", "at least", lambda a, b: a >= b),
+                             ("lt", "less than", lambda a, b: a < b), ("le", "at most", lambda a, b: a <= b)):
+            if op in meta and not ok(v, meta[op]):
+                raise ConfigError(f"{where} must be {text} {meta[op]}, got {value!r}")
+
+
+@dataclass
+class ModelConfig(_Section):
+    """Shape of a Llama-2-style decoder (RMSNorm, RoPE, SwiGLU, GQA)."""
+
+    section = "model"
+
+    vocab_size: int = _f(32000, gt=0)
+    hidden_size: int = _f(768, gt=0)
+    intermediate_size: int = _f(3072, gt=0)
+    num_layers: int = _f(12, gt=0)
+    num_heads: int = _f(12, gt=0)
+    num_kv_heads: int = _f(12, gt=0)
+    max_seq_len: int = _f(2048, gt=1)
+    rope_theta: float = _f(10000.0, gt=0)
+    rms_norm_eps: float = _f(1e-6, gt=0)
+    tie_embeddings: bool = False
+    initializer_range: float = _f(0.02, gt=0)
+    # "sdpa" (PyTorch scaled_dot_product_attention, the default), "flash"
+    # (flash-attn, GPU only, when installed) or "eager" (plain matmuls, for teaching).
+    attn_impl: str = _f("sdpa", choices=("sdpa", "flash", "eager"))
+    # Use the Triton kernels of ttl.kernels (RMSNorm, RoPE, SwiGLU, cross-entropy).
+    use_kernels: bool = False
+    # The special tokens' ids are those of ttl.special_tokens, the one place that defines them.
+    bos_token_id: int = _f(BOS_ID, ge=0)
+    eos_token_id: int = _f(EOS_ID, ge=0)
+    pad_token_id: int = _f(PAD_ID, ge=0)
+
+    def check(self) -> None:
         if self.hidden_size % self.num_heads:
             raise ConfigError(
                 f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_heads "
@@ -67,8 +170,10 @@ class ModelConfig:
                 f"({self.num_kv_heads}) for grouped-query attention")
         if (self.hidden_size // self.num_heads) % 2:
             raise ConfigError("model head size (hidden_size / num_heads) must be even for RoPE")
-        if self.attn_impl not in ("sdpa", "flash", "eager"):
-            raise ConfigError(f"model.attn_impl must be 'sdpa', 'flash' or 'eager', got {self.attn_impl!r}")
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            if getattr(self, name) >= self.vocab_size:
+                raise ConfigError(f"model.{name} ({getattr(self, name)}) must be below model.vocab_size "
+                                  f"({self.vocab_size})")
 
     @property
     def head_dim(self) -> int:
@@ -76,73 +181,69 @@ class ModelConfig:
 
 
 @dataclass
-class TokenizerConfig:
-    vocab_size: int = 32000
+class TokenizerConfig(_Section):
+    section = "tokenizer"
+
+    # None: model.vocab_size, the one place the vocabulary size is set. A smaller value is
+    # allowed (the embedding table then has unused rows); a larger one is an error.
+    vocab_size: int | None = _f(None, gt=0)
     # How many characters of the corpus to train on (None: all of it).
-    max_chars: int | None = None
+    max_chars: int | None = _f(None, gt=0)
     byte_fallback: bool = True
     split_digits: bool = True
 
 
 @dataclass
-class DataConfig:
+class DataConfig(_Section):
+    section = "data"
+
     # None: the embedded sample in data/; otherwise a Hub dataset name
     # (nicholasKluge/Pt-Corpus-Instruct) or a local JSONL/parquet path.
     corpus: str | None = None
     corpus_split: str = "train"
     text_column: str = "text"
     # Stop reading the corpus after this many documents (None: all).
-    max_documents: int | None = None
+    max_documents: int | None = _f(None, gt=0)
     language: str = "pt"
+    # The curation pipeline (a YAML path; None: the shipped ttl/data/resources/curation.yaml).
+    curation: str | None = None
     # Share of packed blocks held out for validation.
-    val_fraction: float = 0.05
+    val_fraction: float = _f(0.05, ge=0, lt=1)
     # Where each task's dataset comes from, by task or dataset name (see ttl.tasks):
-    # {"assin2": "nilc-nlp/assin2", "hatebr": "my_data/hatebr/"}. A task not named here uses
+    # {"assin2": "my_data/assin2/", "hatebr": "owner/hatebr"}. A task not named here uses
     # the embedded sample. `--data NAME=SOURCE` on the command line adds to it.
-    tasks: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.tasks, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                       for k, v in self.tasks.items()):
-            raise ConfigError(f"data.tasks must map task names to sources (a path or a Hub name), got "
-                              f"{self.tasks!r}")
-        if not 0 <= float(self.val_fraction) < 1:
-            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction!r}")
+    tasks: dict[str, str] = _f(factory=dict)
 
 
 @dataclass
-class TrainConfig:
-    seq_len: int = 2048
-    micro_batch_size: int = 4
-    grad_accum_steps: int = 1
-    max_steps: int = 1000
-    lr: float = 6e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    grad_clip: float = 1.0
+class TrainConfig(_Section):
+    section = "train"
+
+    # None: model.max_seq_len, the one place the context length is set; shorter is allowed.
+    seq_len: int | None = _f(None, gt=1)
+    micro_batch_size: int = _f(4, gt=0)
+    grad_accum_steps: int = _f(1, gt=0)
+    max_steps: int = _f(1000, gt=0)
+    lr: float = _f(6e-4, gt=0)
+    min_lr_ratio: float = _f(0.1, ge=0, le=1)
+    warmup_steps: int = _f(100, ge=0)
+    weight_decay: float = _f(0.01, ge=0)
+    betas: tuple[float, float] = _f((0.9, 0.999), ge=0, lt=1)
+    eps: float = _f(1e-8, gt=0)
+    grad_clip: float = _f(1.0, ge=0)
     # "fp32", "bf16" or "fp16"; mixed precision runs through accelerate.
-    precision: str = "fp32"
+    precision: str = _f("fp32", choices=("fp32", "bf16", "fp16"))
     compile: bool = False
-    eval_every: int = 100
-    eval_batches: int = 10
-    save_every: int = 500
-    log_every: int = 10
+    eval_every: int = _f(100, gt=0)
+    eval_batches: int = _f(10, gt=0)
+    save_every: int = _f(500, gt=0)
+    log_every: int = _f(10, gt=0)
     seed: int = 1234
-    num_threads: int | None = None
+    num_threads: int | None = _f(None, gt=0)
     # Measure energy and CO2 with CodeCarbon (its public API only).
     track_emissions: bool = False
     country_iso_code: str = "BRA"
-    keep_checkpoints: int = 3
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # YAML gives a list
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"train.precision must be fp32, bf16 or fp16, got {self.precision!r}")
-        if self.max_steps <= 0 or self.micro_batch_size <= 0 or self.seq_len <= 1:
-            raise ConfigError("train.max_steps, train.micro_batch_size must be positive and train.seq_len > 1")
+    keep_checkpoints: int | None = _f(3, gt=0)
 
     @property
     def tokens_per_step(self) -> int:
@@ -150,22 +251,27 @@ class TrainConfig:
 
 
 @dataclass
-class FinetuneConfig:
-    epochs: int = 3
-    batch_size: int = 16
-    lr: float = 4e-5
-    weight_decay: float = 0.01
-    max_length: int = 256
-    warmup_ratio: float = 0.0
-    # Cap on training examples (None: all), so a smoke run stays short.
-    max_train_examples: int | None = None
+class FinetuneConfig(_Section):
+    section = "finetune"
+
+    epochs: int = _f(3, gt=0)
+    batch_size: int = _f(16, gt=0)
+    lr: float = _f(4e-5, gt=0)
+    weight_decay: float = _f(0.01, ge=0)
+    max_length: int = _f(256, gt=2)
+    warmup_ratio: float = _f(0.0, ge=0, le=1)
+    # Cap on training examples (None: all), drawn at random and stratified by label.
+    max_train_examples: int | None = _f(None, gt=0)
     seed: int = 1234
 
 
 @dataclass
-class EvalConfig:
-    max_eval_examples: int | None = None
-    num_fewshot: int | None = None  # None: each task's published shot count
+class EvalConfig(_Section):
+    section = "eval"
+
+    # Cap on evaluated examples (None: all), drawn at random and stratified by label.
+    max_eval_examples: int | None = _f(None, gt=0)
+    num_fewshot: int | None = _f(None, ge=0)  # None: each task's published shot count
 
 
 @dataclass
@@ -178,6 +284,20 @@ class Profile:
     train: TrainConfig = field(default_factory=TrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        # One source for the vocabulary size and the context length: the model's.
+        m = self.model
+        if self.tokenizer.vocab_size is None:
+            self.tokenizer.vocab_size = m.vocab_size
+        elif self.tokenizer.vocab_size > m.vocab_size:
+            raise ConfigError(f"tokenizer.vocab_size ({self.tokenizer.vocab_size}) is larger than model.vocab_size "
+                              f"({m.vocab_size}); leave tokenizer.vocab_size out to use the model's")
+        if self.train.seq_len is None:
+            self.train.seq_len = m.max_seq_len
+        elif self.train.seq_len > m.max_seq_len:
+            raise ConfigError(f"train.seq_len ({self.train.seq_len}) exceeds model.max_seq_len ({m.max_seq_len}); "
+                              "leave train.seq_len out to train at the model's context length")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

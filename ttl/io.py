@@ -103,6 +103,22 @@ def _umask() -> int:
     return mask
 
 
+def _follow_umask(folder: Path) -> None:
+    """Give every file and folder below ``folder`` the modes the user's umask asks for.
+
+    Some writers (safetensors, tempfile) create files readable by their owner only (0600);
+    a model folder is meant to be shared like any other file the user makes.
+    """
+    mask = _umask()
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            executable = os.stat(path).st_mode & 0o111
+            os.chmod(path, (0o666 | executable) & ~mask)
+
+
 def fsync_tree(folder: str | os.PathLike) -> None:
     """fsync every file below ``folder`` and the folders themselves."""
     for root, _dirs, files in os.walk(folder):
@@ -130,6 +146,7 @@ def atomic_dir(final: str | os.PathLike, *, keep_old: bool = False) -> Iterator[
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a model folder is meant to be shared
     try:
         yield tmp
+        _follow_umask(tmp)
         fsync_tree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -154,3 +171,17 @@ def atomic_dir(final: str | os.PathLike, *, keep_old: bool = False) -> Iterator[
             shutil.rmtree(old, ignore_errors=True)
         else:
             old.unlink(missing_ok=True)
+
+
+def move_aside(path: str | os.PathLike, tag: str) -> Path:
+    """Rename ``path`` to ``<name>.<tag>-N`` (the first free N) and return the new path.
+
+    How ttl gets an artifact out of the way without losing it: nothing is ever deleted to
+    make room for a new one.
+    """
+    path = Path(path)
+    n = 1
+    while (aside := path.with_name(f"{path.name}.{tag}-{n}")).exists():
+        n += 1
+    os.replace(path, aside)
+    return aside

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Profile, load_profile
-from .io import atomic_write_json
+from .io import atomic_write_json, move_aside
 from .manifest import (MANIFEST, StaleError, differences, digest_data, digest_dataset, digest_file, digest_stat,
                        digest_tokenizer, digest_tree, read_manifest, write_manifest)
 from .runs import RunDir
@@ -72,10 +72,7 @@ class Expectation:
 def _set_aside(folder: Path, why: list[str], quiet: bool) -> None:
     """Move a stale artifact out of the way (renamed, never deleted): only builders call this."""
     if folder.exists():
-        n = 1
-        while (aside := folder.with_name(f"{folder.name}.stale-{n}")).exists():
-            n += 1
-        os.replace(folder, aside)
+        aside = move_aside(folder, "stale")
         _log(f"{folder.name} is stale ({'; '.join(why)}): kept as {aside.name}, building it again", quiet)
 
 
@@ -150,7 +147,7 @@ def _corpus_expectation(profile: Profile, run: RunDir):
     from .data.curate import load_curation_config
 
     data = profile.data
-    curation = load_curation_config(None, language=data.language)
+    curation = load_curation_config(data.curation, language=data.language)
     config = {"source": data.corpus or "embedded sample, as a labelled raw crawl", "split": data.corpus_split,
               "text_column": data.text_column, "max_documents": data.max_documents, "language": data.language,
               "curation": curation.to_dict()}
@@ -287,7 +284,7 @@ def ensure_checkpoint(profile: Profile, run: RunDir, *, quiet: bool = False, bui
     error when there is none or it does not fit the profile.
     """
     from .train import latest_checkpoint, load_trained_model, pretrain
-    from .train.checkpoint import load_trainer_state
+    from .train.checkpoint import checkpoint_step
 
     if not build:
         last = latest_checkpoint(run.checkpoints_dir)
@@ -299,7 +296,7 @@ def ensure_checkpoint(profile: Profile, run: RunDir, *, quiet: bool = False, bui
         problems = checkpoint_problems(profile, run, last)
         if problems:
             _set_aside(run.checkpoints_dir, problems, quiet)
-        elif load_trainer_state(last)["step"] >= profile.train.max_steps:
+        elif checkpoint_step(last) >= profile.train.max_steps:
             return load_trained_model(profile, run, last)
     tokens = ensure_tokens(profile, run, quiet=quiet)
     _log(f"pretraining for {profile.train.max_steps} steps into {run.checkpoints_dir}", quiet)
@@ -405,9 +402,9 @@ def run_status(profile: Profile, run: RunDir) -> list[dict[str, Any]]:
     ckpt = _checkpoint_expectation(profile, run, last)
     add(ckpt, "checkpoint", last or run.checkpoints_dir)
     if last is not None and rows[-1]["state"] == "fresh":
-        from .train.checkpoint import load_trainer_state
+        from .train.checkpoint import checkpoint_step
 
-        step = int(load_trainer_state(last)["step"])
+        step = checkpoint_step(last)
         if step < profile.train.max_steps:
             rows[-1].update(state="partial", why=[f"step {step} of {profile.train.max_steps}; "
                                                   "`ttl pretrain` resumes it"])
@@ -429,6 +426,11 @@ def run_pipeline(profile: Profile | str | None = None, out: str | os.PathLike | 
     """Run every stage and return where each artifact is, plus the headline figures."""
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     run = run_for(profile, out)
+    with run.lock("ttl pipeline"):
+        return _run_pipeline(profile, run, tasks, quiet)
+
+
+def _run_pipeline(profile: Profile, run: RunDir, tasks: tuple[str, ...], quiet: bool) -> dict:
     summary: dict = {"profile": profile.name, "run_dir": str(run.root)}
     summary["corpus"] = str(ensure_corpus(profile, run, quiet=quiet))
     summary["curation"] = json.loads((run.corpus_dir / CURATION_REPORT).read_text(encoding="utf-8")).get("steps")

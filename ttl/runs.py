@@ -15,11 +15,24 @@ Each chapter reads what the previous one left here and builds it through
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 RUN_DIR_ENV = "TTL_RUN_DIR"
+LOCK_FILE = ".ttl.lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process is writing into the run folder; the message names it."""
+
+
+# Locks this process holds, by run folder: a command that takes the lock may call a stage that
+# takes it again (the pipeline calls pretrain), which must not wait for itself.
+_held: dict[Path, list] = {}
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -78,3 +91,46 @@ class RunDir:
     def ensure(self) -> "RunDir":
         self.root.mkdir(parents=True, exist_ok=True)
         return self
+
+    @contextlib.contextmanager
+    def lock(self, what: str = "ttl") -> Iterator["RunDir"]:
+        """Hold the run folder for writing: a second process gets a RunLockedError naming the holder.
+
+        The lock is an advisory ``flock`` on ``RUN/.ttl.lock``: the system releases it when the
+        holder exits, even by a crash or a kill, so a stale lock never blocks a later run. The
+        file records who holds it (process id, host, command) for the error message.
+        """
+        import fcntl
+
+        root = self.ensure().root.resolve()
+        if root in _held:
+            _held[root][1] += 1
+            try:
+                yield self
+            finally:
+                _held[root][1] -= 1
+            return
+        handle = open(root / LOCK_FILE, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunLockedError(f"{root} is in use by {holder}; wait for it to finish, or give another "
+                                 "run folder (--out)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()} ({what})\n")
+        handle.flush()
+        _held[root] = [handle, 1]
+        try:
+            yield self
+        finally:
+            _held[root][1] -= 1
+            if _held[root][1] == 0:
+                del _held[root]
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SPACE_MARK = "\u2581"  # "▁"
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+from ttl.special_tokens import SPECIAL_TOKENS
 BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
 
 
@@ -188,7 +188,7 @@ def train_bpe(texts: Iterable[str], num_merges: int, *, min_frequency: int = 2,
     words = {tuple(word): freq for word, freq in word_freq.items()}
 
     # 2. base vocabulary: specials, bytes, then characters by code point
-    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + BYTE_TOKENS)}
+    vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *BYTE_TOKENS])}
     for char in sorted({c for word in word_freq for c in word}):
         vocab.setdefault(char, len(vocab))
 

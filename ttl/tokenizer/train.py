@@ -34,15 +34,20 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from ttl.io import atomic_dir
+from ttl.special_tokens import BOS, EOS, PAD, SPECIAL_TOKENS, UNK  # noqa: F401  (re-exported)
 
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
-UNK, BOS, EOS, PAD = SPECIAL_TOKENS
+
+class VocabularyWarning(UserWarning):
+    """The trained vocabulary is smaller than asked (the corpus is too small for it)."""
+
+
 SPACE_MARK = "\u2581"  # "▁", SentencePiece's visible space
 BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
 BATCH_SIZE = 1000  # texts handed to the Rust trainer at a time
@@ -222,6 +227,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | os.Pat
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, 1)])
 
+    if tok.get_vocab_size() < vocab_size:
+        # Not an error (a small corpus cannot support 32,000 merges), but never silent.
+        warnings.warn(f"asked for {vocab_size:,} tokens, the training text supports {tok.get_vocab_size():,} "
+                      f"(pairs seen fewer than min_frequency={min_frequency} times are not merged, "
+                      f"{stats['chars']:,} characters read); train on more text or ask for fewer tokens",
+                      VocabularyWarning, stacklevel=2)
     hf = build_hf_tokenizer(tok)
     if out_dir is not None:
         save_tokenizer(hf, out_dir)

@@ -17,18 +17,20 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..config import Profile
+from ..config import ConfigError, Profile
 from ..data.packing import TokenBlocks, open_blocks, read_meta
-from ..io import atomic_write_jsonl
+from ..io import atomic_write_jsonl, move_aside
 from ..manifest import StaleError, differences, read_manifest
 from ..runs import RunDir
-from .checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
+from .checkpoint import (latest_checkpoint, load_checkpoint_model, load_model_weights, load_trainer_state,
+                         save_checkpoint)
 from .schedule import lr_at
 
 # Dense bf16 peak of common training GPUs (data sheets, SXM parts), for MFU (model FLOPs
@@ -98,10 +100,21 @@ def evaluate_loss(model, blocks: TokenBlocks, batch_size: int, max_batches: int,
 
 
 def _read_history(path: Path, up_to_step: int) -> list[dict]:
+    """The logged rows up to ``up_to_step``. Rows past it (a run resumed from an older checkpoint)
+    are kept in a copy beside the file, and a last line cut by a crash is skipped."""
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r.get("step", 0) <= up_to_step]
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # only the last line can be cut: each row is appended whole
+            continue
+    kept = [r for r in rows if r.get("step", 0) <= up_to_step]
+    if len(kept) < len(rows):
+        aside = path.with_name(f"{path.name}.until-{max(r.get('step', 0) for r in rows)}")
+        shutil.copyfile(path, aside)
+    return kept
 
 
 def _checkpoint_manifest(profile: Profile, tokens_dir: Path) -> dict:
@@ -132,8 +145,19 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
 
     ``max_steps`` overrides the profile's schedule length; ``stop_after`` stops the
     loop early (as a crash or a preemption would) while keeping the schedule of
-    ``max_steps``, which is how the resume test interrupts a run.
+    ``max_steps``, which is how the resume test interrupts a run. ``resume=False`` starts
+    over: the previous checkpoints are moved aside (``checkpoints.old-N``), never deleted.
+    The run folder is locked while training: a second process gets an error naming this one.
     """
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps <= 0):
+        raise ConfigError(f"max_steps must be a positive number of steps, got {max_steps!r}")
+    with run.lock("pretrain"):
+        return _pretrain(profile, run, tokens_dir=tokens_dir, max_steps=max_steps, resume=resume,
+                         stop_after=stop_after, show_progress=show_progress, model=model)
+
+
+def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, stop_after, show_progress,
+              model) -> TrainResult:
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
@@ -168,6 +192,10 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
     start_step = 0
     trainer_state = None
     manifest = _checkpoint_manifest(profile, tokens_dir)
+    if not resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
+        aside = move_aside(ckpt_root, "old")
+        if show_progress:
+            print(f"[ttl] starting over: the previous run is kept as {aside}", flush=True)
     if resume and (last := latest_checkpoint(ckpt_root)) is not None:
         _refuse_foreign(last, manifest)
         load_model_weights(model, last)
@@ -197,7 +225,11 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
     peak = peak_flops(device)
     end_step = min(total_steps, stop_after) if stop_after is not None else total_steps
     checkpoint = latest_checkpoint(ckpt_root)
-    window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
+    # The logging window is part of the state: a resume between two log rows logs the same
+    # averages as a run never stopped, whatever save_every and log_every are.
+    window = (trainer_state or {}).get("window") or {"loss": 0.0, "tokens": 0, "steps": 0}
+    window_loss, window_tokens, window_steps = window["loss"], window["tokens"], window["steps"]
+    window_start = time.perf_counter()
     bar = tqdm(range(start_step, end_step), desc="pretraining", unit="step", disable=not show_progress,
                initial=start_step, total=end_step)
     model.train()
@@ -226,13 +258,15 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
         window_tokens += cfg.tokens_per_step
         window_steps += 1
         done = step + 1
-        if done % cfg.log_every == 0 or done == end_step:
+        # A row every log_every steps and at the end of the schedule; not where stop_after cuts
+        # the run short (as a crash would), so a resumed run logs the rows of one never stopped.
+        if done % cfg.log_every == 0 or done == total_steps:
             elapsed = time.perf_counter() - window_start
             row = {"step": done, "loss": window_loss / window_steps, "lr": lr,
                    "tokens": done * cfg.tokens_per_step, "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
             if peak:
                 row["mfu"] = flops_per_token * row["tokens_per_s"] / peak
-            if val_blocks is not None and (done % cfg.eval_every == 0 or done == end_step):
+            if val_blocks is not None and (done % cfg.eval_every == 0 or done == total_steps):
                 row["val_loss"] = evaluate_loss(model, val_blocks, cfg.micro_batch_size, cfg.eval_batches,
                                                 device, accelerator.autocast)
                 row["val_ppl"] = math.exp(row["val_loss"])  # perplexity is e**loss: the loss is in nats
@@ -243,7 +277,9 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
         if done % cfg.save_every == 0 or done == end_step:
             checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
-                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir)},
+                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir),
+                                          "window": {"loss": window_loss, "tokens": window_tokens,
+                                                     "steps": window_steps}},
                                          keep_last=cfg.keep_checkpoints, manifest=manifest)
     bar.close()
     emissions = None
@@ -255,12 +291,9 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
 
 
 def load_trained_model(profile: Profile, run: RunDir, checkpoint: str | os.PathLike | None = None):
-    """The model of the latest (or given) checkpoint of ``run``."""
-    from ..model import Llama
-
+    """The model of the latest (or given) checkpoint of ``run``, rebuilt from the config the
+    checkpoint saved (the pipeline checks beforehand that it is the profile's model)."""
     ckpt = Path(checkpoint) if checkpoint else latest_checkpoint(run.checkpoints_dir)
     if ckpt is None:
         raise FileNotFoundError(f"no checkpoint in {run.checkpoints_dir}; run `ttl pretrain` first")
-    model = Llama(profile.model)
-    load_model_weights(model, ckpt)
-    return model.eval()
+    return load_checkpoint_model(ckpt)

@@ -277,7 +277,8 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
             if stop_error is not None:
                 finish("stopped")
                 raise CurationInputError(f"{stop_error} (set on_error: skip to report such lines and go on)")
-        finish("complete")
+        # Input that gave no document at all, only errors, is a failure, not an empty corpus.
+        finish("failed" if report.docs_in == 0 and report.n_input_errors else "complete")
     finally:
         bar.close()
         if pool is not None:
