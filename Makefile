@@ -15,7 +15,7 @@ export TTL_PROFILE ?= $(PROFILE)
 export TQDM_DISABLE ?= 1
 export PYTHONHASHSEED = 0
 
-.PHONY: install test test-unit test-notebooks book check-book pipeline bench clean
+.PHONY: install test test-unit test-notebooks test-gpu book check-book pipeline bench clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ test-unit: install
 
 test-notebooks: install
 	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+# On a GPU machine: the compiled Triton kernels and the model with kernels at the TTL sizes
+# (the file skips itself without CUDA, so this target is for GPU boxes).
+test-gpu: install
+	$(PY) -m pytest -p no:cacheprovider tests/test_kernels_cuda.py
 
 book: install
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)

@@ -1,7 +1,7 @@
 """One training step of ttl's Llama vs transformers' LlamaForCausalLM, same config, same run.
 
 A step is forward + backward + AdamW step + zero_grad, on the same batch, with the same
-weights (the transformers model is made with ``model.to_hf()``) and the same number of threads.
+weights (the transformers model is made with ``to_hf(model)``) and the same number of threads.
 After warm-up steps the two models take turns in blocks of steps (the order flips every
 round) and we report the median tokens/s of each and the ratio ours / transformers. Then the
 same again with ``torch.compile`` on both, compile time reported apart. On the CPU all of it
@@ -39,7 +39,7 @@ import torch
 
 from ttl.config import load_profile
 from ttl.io import atomic_write_text
-from ttl.model import Llama
+from ttl.model import Llama, to_hf
 from ttl.train import make_adamw
 from ttl.train.loop import peak_flops_by_name
 
@@ -108,7 +108,7 @@ def build_pair(config, device, seed: int, weights_dtype=torch.float32):
     """Our model and a transformers copy with the same weights, both in train mode."""
     torch.manual_seed(seed)
     ours = Llama(config).to(device=device, dtype=weights_dtype)
-    hf = ours.to_hf().to(device=device, dtype=weights_dtype)
+    hf = to_hf(ours).to(device=device, dtype=weights_dtype)
     ours.train()
     hf.train()
     return ours, hf

@@ -8,9 +8,11 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from helpers import tiny_profile
 from ttl.data.loaders import load_assin2
-from ttl.eval import build_prompt, evaluate_task, macro_f1, majority_baseline, pearson, perplexity_from_loss, text_perplexity
-from ttl.tasks import get_task
+from ttl.eval import (build_prompt, evaluate_task, macro_f1, majority_baseline, pearson, perplexity_from_loss,
+                      text_perplexity)
 from ttl.eval.metrics import accuracy
+from ttl.model import to_hf
+from ttl.tasks import get_task
 
 
 def test_metrics_match_sklearn_and_scipy():
@@ -37,7 +39,7 @@ def test_perplexity_is_e_to_the_loss_not_two():
 def test_text_perplexity_agrees_with_transformers(tiny_model, tiny_tokenizer):
     text = "A chuva caiu sobre a cidade durante a tarde inteira."
     ours = text_perplexity(tiny_model, tiny_tokenizer, [text])
-    hf = tiny_model.to_hf().eval()
+    hf = to_hf(tiny_model).eval()
     ids = torch.tensor([[tiny_tokenizer.bos_token_id, *tiny_tokenizer(text, add_special_tokens=False)["input_ids"],
                          tiny_tokenizer.eos_token_id]])
     with torch.no_grad():

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from ttl.generate import SamplingConfig, generate, generate_ids, process_logits
+from ttl.model import to_hf
 
 
 def test_cached_decoding_equals_uncached(tiny_model):
@@ -16,7 +17,7 @@ def test_greedy_matches_transformers_generate(tiny_model):
     ids = torch.randint(4, 500, (1, 5), generator=torch.Generator().manual_seed(1))
     cfg = SamplingConfig(max_new_tokens=10, temperature=0.0, stop_at_eos=False)
     ours = torch.cat(list(generate_ids(tiny_model, ids, cfg)), 1)
-    hf = tiny_model.to_hf().eval()
+    hf = to_hf(tiny_model).eval()
     theirs = hf.generate(ids, max_new_tokens=10, do_sample=False, eos_token_id=None, pad_token_id=3)
     assert torch.equal(ours[0], theirs[0, 5:])
 

@@ -106,7 +106,7 @@ def test_unsupported_device_is_a_clear_error():
 COMPILE_SCRIPT = r"""
 import importlib, triton
 from triton.backends.compiler import GPUTarget
-mods = {m: importlib.import_module(f"ttl.kernels.{m}") for m in ("rmsnorm", "rope", "swiglu", "cross_entropy", "attention")}
+mods = {m: importlib.import_module(f"ttl.kernels.{m}") for m in ("rmsnorm", "rope", "swiglu_kernel", "cross_entropy_kernel", "attention")}
 assert not mods["rmsnorm"].INTERPRETED
 def compile_for_gpu(mod, name, types, consts):
     kernel = getattr(mods[mod], name)
@@ -119,9 +119,9 @@ compile_for_gpu("rmsnorm", "_rms_norm_fwd_kernel", dict(X=b, Y=b, W=b, RSTD="*fp
 compile_for_gpu("rmsnorm", "_rms_norm_bwd_kernel", dict(DY=b, X=b, W=b, RSTD="*fp32", DX=b, DW_PARTIAL="*fp32"), {"BLOCK": 1024})
 compile_for_gpu("rope", "_rope_kernel", dict(Q=b, K=b, QO=b, KO=b, COS=b, SIN=b),
                 {"BACKWARD": True, "BLOCK_HQ": 16, "BLOCK_HK": 4, "BLOCK_D": 32})
-compile_for_gpu("swiglu", "_swiglu_bwd_kernel", dict(DOUT=b, G=b, U=b, DG=b, DU=b), {"BLOCK": 1024})
-compile_for_gpu("cross_entropy", "_ce_fwd_kernel", dict(X=b, T="*i64", LOSS="*fp32", LSE="*fp32"), {"BLOCK": 4096})
-compile_for_gpu("cross_entropy", "_ce_bwd_kernel", dict(X=b, T="*i64", LSE="*fp32", SCALE="*fp32", DX=b), {"BLOCK": 4096})
+compile_for_gpu("swiglu_kernel", "_swiglu_bwd_kernel", dict(DOUT=b, G=b, U=b, DG=b, DU=b), {"BLOCK": 1024})
+compile_for_gpu("cross_entropy_kernel", "_ce_fwd_kernel", dict(X=b, T="*i64", LOSS="*fp32", LSE="*fp32"), {"BLOCK": 4096})
+compile_for_gpu("cross_entropy_kernel", "_ce_bwd_kernel", dict(X=b, T="*i64", LSE="*fp32", SCALE="*fp32", DX=b), {"BLOCK": 4096})
 tiles = {"CAUSAL": True, "BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_D": 64, "PRECISION": "tf32", "UPCAST": False}
 compile_for_gpu("attention", "_attn_fwd_kernel", dict(Q=b, K=b, V=b, O=b, LSE="*fp32", sm_scale="fp32"), dict(tiles))
 compile_for_gpu("attention", "_attn_bwd_dkdv_kernel", dict(Q=b, K=b, V=b, DO=b, LSE="*fp32", DELTA="*fp32", DK=b, DV=b,

@@ -148,7 +148,7 @@ def test_model_with_kernels_matches_plain_model_in_bf16(profile_name):
     """One bf16 training step of the model with and without kernels: same loss, same gradients."""
     config = load_profile(profile_name).model
     plain = Llama(config).to(DEV)
-    fast = Llama(dataclasses.replace(config, use_kernels=True)).to(DEV)
+    fast = K.apply(Llama(config)).to(DEV)
     fast.load_state_dict(plain.state_dict())
     x = torch.randint(0, config.vocab_size, (2, min(512, config.max_seq_len)), device=DEV)
     y = torch.roll(x, -1, dims=1)

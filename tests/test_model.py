@@ -21,7 +21,8 @@ transformers = pytest.importorskip("transformers")
 from transformers import AutoModelForCausalLM, LlamaForCausalLM  # noqa: E402
 
 from ttl.config import ConfigError, ModelConfig, load_profile  # noqa: E402
-from ttl.model import Llama, RMSNorm, RotaryEmbedding, config_from_hf, config_to_hf, save_hf  # noqa: E402
+from ttl.model import (Llama, RMSNorm, RotaryEmbedding, config_from_hf, config_to_hf, from_hf, save_hf,  # noqa: E402
+                       to_hf)
 from ttl.model.llama import linear_cross_entropy  # noqa: E402
 
 TOL = 1e-5
@@ -74,7 +75,7 @@ def test_ours_to_hf_same_logits(name, attn):
     torch.manual_seed(1)
     ours = Llama(config).eval()
     randomize(ours, 1)
-    hf = ours.to_hf()
+    hf = to_hf(ours)
     hf.config._attn_implementation = attn
     x = ids(config)
     with torch.no_grad():
@@ -89,7 +90,7 @@ def test_ours_to_hf_same_logits(name, attn):
 def test_hf_to_ours_same_logits(name, attn):
     config = CONFIGS[name]
     hf = hf_model(config, attn, seed=2)
-    ours = Llama.from_hf(hf).eval()
+    ours = from_hf(hf).eval()
     assert ours.config == dataclasses.replace(config, attn_impl=attn)
     x = ids(config, seed=3)
     with torch.no_grad():
@@ -106,7 +107,7 @@ def test_gradients_match_transformers():
     torch.manual_seed(4)
     ours = Llama(config)
     randomize(ours, 4)
-    hf = ours.to_hf().train()
+    hf = to_hf(ours).train()
     x = ids(config, seed=5)
     targets = torch.cat([x[:, 1:], torch.full_like(x[:, :1], -100)], dim=1)  # HF shifts labels itself
     loss_ours = ours(x, targets, return_logits=False).loss
@@ -150,7 +151,7 @@ def test_rmsnorm_matches_torch():
 def test_attention_maps_match_transformers_eager():
     config = CONFIGS["gqa-untied"]
     hf = hf_model(config, "eager", seed=6)
-    ours = Llama.from_hf(hf)
+    ours = from_hf(hf)
     x = ids(config, batch=1, length=12)
     maps = ours.attention_maps(x)                                   # (L, B, H, T, T)
     with torch.no_grad():
@@ -333,7 +334,7 @@ def test_save_hf_round_trip(tmp_path):
     x = ids(config)
     with torch.no_grad():
         assert (loaded(x).logits - model(x).logits).abs().max() <= TOL
-        back = Llama.from_hf(out)
+        back = from_hf(out)
         assert (back(x).logits - model(x).logits).abs().max() <= TOL
 
 
@@ -380,7 +381,7 @@ def test_bad_inputs_and_configs_give_clear_errors():
     with pytest.raises(ConfigError, match="attention_bias"):
         config_from_hf(hf_config)
     with pytest.raises(FileNotFoundError, match="config.json"):
-        Llama.from_hf("/nonexistent/folder")
+        from_hf("/nonexistent/folder")
 
 
 def test_flash_without_flash_attn_says_how_to_fix():
@@ -388,7 +389,7 @@ def test_flash_without_flash_attn_says_how_to_fix():
         import flash_attn  # noqa: F401
     except ImportError:
         with pytest.raises(ImportError, match="pip install flash-attn"):
-            Llama(tiny(attn_impl="flash"))
+            Llama(tiny(attn_impl="flash_attn"))
     else:  # pragma: no cover - GPU machines
         pytest.skip("flash-attn is installed here")
 
@@ -443,13 +444,16 @@ KERNEL_PARITY = textwrap.dedent("""
         print(f"ttl.kernels not importable: {exc}")
         sys.exit(77)
     import torch
+    import ttl.kernels
     from ttl.config import ModelConfig
+    from ttl.kernels.modules import applied
     from ttl.model import Llama
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=61, hidden_size=32, intermediate_size=48, num_layers=2, num_heads=4,
                       num_kv_heads=2, max_seq_len=16)
     plain = Llama(cfg)
-    fast = Llama(dataclasses.replace(cfg, use_kernels=True))
+    fast = ttl.kernels.apply(Llama(cfg))
+    assert not applied(plain) and len(applied(fast)) == 2 * 3 + 3, applied(fast)  # per block: 2 norms, MLP
     fast.load_state_dict(plain.state_dict())
     x = torch.randint(0, 61, (2, 9))
     y = torch.randint(0, 61, (2, 9)); y[0, :3] = -100
@@ -461,6 +465,26 @@ KERNEL_PARITY = textwrap.dedent("""
     for (n, p), q in zip(plain.named_parameters(), fast.parameters()):
         d = (p.grad - q.grad).abs().max().item()
         assert d < 1e-4, f"gradient of {n} differs by {d}"
+    # The training call keeps the fused lm_head + loss with kernels on: same loss, no logits.
+    for m in (plain, fast):
+        m.zero_grad()
+    a, b = plain(x, y, return_logits=False), fast(x, y, return_logits=False)
+    assert a.logits is None and b.logits is None and abs(a.loss.item() - b.loss.item()) < 1e-4
+    # One rule for a batch whose targets are all ignored: loss 0, zero gradients, every path.
+    none = torch.full_like(y, -100)
+    for m in (plain, fast):
+        for kw in ({}, {"return_logits": False}):
+            m.zero_grad()
+            loss = m(x, none, **kw).loss
+            assert loss.item() == 0.0, (type(m.criterion).__name__, kw, loss)
+            loss.backward()
+            assert all(p.grad is None or not p.grad.any() for p in m.parameters())
+    # ttl's own Triton attention as attn_impl: the same logits as sdpa.
+    tri = Llama(dataclasses.replace(cfg, attn_impl="triton"))
+    tri.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        dt = (tri(x).logits - plain(x).logits).abs().max().item()
+    assert dt < 1e-4, f"triton attention logits differ by {dt}"
     print("kernels parity ok")
 """)
 

@@ -156,12 +156,12 @@ def cmd_generate(args) -> int:
     if args.model:
         from transformers import AutoTokenizer, LlamaForCausalLM
 
-        from .model import Llama
+        from .model import from_hf
 
         folder = Path(args.model)
         if not (folder / "config.json").is_file():
             raise CliError(f"{folder} is not a Hugging Face model folder (no config.json)")
-        model = Llama.from_hf(LlamaForCausalLM.from_pretrained(folder)).eval()
+        model = from_hf(LlamaForCausalLM.from_pretrained(folder)).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
     else:
         model, tokenizer = _trained(args)

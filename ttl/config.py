@@ -149,10 +149,12 @@ class ModelConfig(_Section):
     rms_norm_eps: float = _f(1e-6, gt=0)
     tie_embeddings: bool = False
     initializer_range: float = _f(0.02, gt=0)
-    # "sdpa" (PyTorch scaled_dot_product_attention, the default), "flash"
-    # (flash-attn, GPU only, when installed) or "eager" (plain matmuls, for teaching).
-    attn_impl: str = _f("sdpa", choices=("sdpa", "flash", "eager"))
-    # Use the Triton kernels of ttl.kernels (RMSNorm, RoPE, SwiGLU, cross-entropy).
+    # "sdpa" (PyTorch scaled_dot_product_attention, the default), "flash_attn" (the
+    # flash-attn package, GPU only, when installed), "triton" (ttl's own tiled attention,
+    # ttl.kernels.attention) or "eager" (plain matmuls, for teaching).
+    attn_impl: str = _f("sdpa", choices=("sdpa", "flash_attn", "triton", "eager"))
+    # Train with the Triton kernels of ttl.kernels (RMSNorm, RoPE, SwiGLU, cross-entropy):
+    # the trainer swaps them in with ttl.kernels.apply(model); the model file has no branch.
     use_kernels: bool = False
     # The special tokens' ids are those of ttl.special_tokens, the one place that defines them.
     bos_token_id: int = _f(BOS_ID, ge=0)

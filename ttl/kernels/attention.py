@@ -49,7 +49,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_launchable
+from .common import block_size, check_launchable, is_interpreted
 
 
 
@@ -234,7 +234,7 @@ def _attn_bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ,
              mask=q_mask)
 
 
-INTERPRETED = type(_attn_fwd_kernel).__name__ == "InterpretedFunction"
+INTERPRETED = is_interpreted(_attn_fwd_kernel)
 
 
 def _strides(x: torch.Tensor) -> tuple[int, int, int]:

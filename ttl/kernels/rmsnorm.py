@@ -26,7 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_launchable
+from .common import block_size, check_launchable, is_interpreted
 
 MAX_BLOCK = 4096  # columns per block; longer rows loop
 
@@ -90,11 +90,7 @@ def _rms_norm_bwd_kernel(DY, X, W, RSTD, DX, DW_PARTIAL, stride_dy, stride_x, st
 
 
 # Built in interpreter mode? (Triton decides when the kernel is defined.)
-INTERPRETED = type(_rms_norm_fwd_kernel).__name__ == "InterpretedFunction"
-
-
-def _block_size(n_cols: int) -> int:
-    return min(MAX_BLOCK, triton.next_power_of_2(n_cols))
+INTERPRETED = is_interpreted(_rms_norm_fwd_kernel)
 
 
 def _num_warps(block: int) -> int:
@@ -121,7 +117,7 @@ class RMSNormFunction(torch.autograd.Function):
         n_rows, n_cols = x2.shape
         y = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
         rstd = torch.empty(n_rows, dtype=torch.float32, device=x.device)
-        block = _block_size(n_cols)
+        block = block_size(n_cols, MAX_BLOCK)
         if n_rows > 0:
             _rms_norm_fwd_kernel[(n_rows,)](x2, y, weight, rstd, x2.stride(0), y.stride(0), n_cols, float(eps),
                                             BLOCK=block, num_warps=_num_warps(block))
@@ -140,7 +136,7 @@ class RMSNormFunction(torch.autograd.Function):
         programs = _num_programs(n_rows, x2.device)
         rows_per_program = triton.cdiv(max(n_rows, 1), programs)
         dw_partial = torch.zeros((programs, n_cols), dtype=torch.float32, device=x2.device)
-        block = _block_size(n_cols)
+        block = block_size(n_cols, MAX_BLOCK)
         if n_rows > 0:
             _rms_norm_bwd_kernel[(programs,)](dy2, x2, weight, rstd, dx, dw_partial, dy2.stride(0), x2.stride(0),
                                               dx.stride(0), n_rows, n_cols, rows_per_program,

@@ -31,7 +31,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_launchable
+from .common import block_size, check_launchable, is_interpreted
 
 
 @triton.jit
@@ -79,7 +79,7 @@ def _rope_kernel(Q, K, QO, KO, COS, SIN,
               BACKWARD, BLOCK_HK, BLOCK_D)
 
 
-INTERPRETED = type(_rope_kernel).__name__ == "InterpretedFunction"
+INTERPRETED = is_interpreted(_rope_kernel)
 
 
 def _unit_last_stride(x: torch.Tensor) -> torch.Tensor:

@@ -29,8 +29,9 @@ from ttl.config import ConfigError, ModelConfig
 from ttl.io import atomic_dir
 from ttl.model.llama import Llama
 
-_ATTN_TO_HF = {"sdpa": "sdpa", "eager": "eager", "flash": "flash_attention_2"}
-_ATTN_FROM_HF = {"sdpa": "sdpa", "eager": "eager", "flash_attention_2": "flash"}
+# transformers has no "triton" (ttl's own kernel): an export runs it as sdpa, the same maths.
+_ATTN_TO_HF = {"sdpa": "sdpa", "eager": "eager", "flash_attn": "flash_attention_2", "triton": "sdpa"}
+_ATTN_FROM_HF = {"sdpa": "sdpa", "eager": "eager", "flash_attention_2": "flash_attn"}
 
 
 def config_to_hf(config: ModelConfig):
@@ -200,7 +201,7 @@ def to_hf(model: Llama):
 
     ref = model.embed.weight
     hf_config = config_to_hf(dataclasses.replace(model.config, attn_impl=(
-        "sdpa" if model.config.attn_impl == "flash" and ref.device.type != "cuda" else model.config.attn_impl)))
+        "sdpa" if model.config.attn_impl == "flash_attn" and ref.device.type != "cuda" else model.config.attn_impl)))
     hf_config.dtype = ref.dtype
     hf_model = LlamaForCausalLM(hf_config).to(device=ref.device, dtype=ref.dtype)
     sd = to_hf_state_dict(model)

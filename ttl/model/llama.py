@@ -22,8 +22,10 @@ Two details differ from the textbook picture but not from the maths:
 * a training call ``model(ids, targets, return_logits=False)`` computes the lm_head and the
   loss chunk by chunk (``linear_cross_entropy``), never holding the full (B, T, V) logits.
 
-``config.use_kernels=True`` swaps RMSNorm, RoPE, SwiGLU and the loss for the Triton
-kernels of ``ttl.kernels`` (imported lazily, so this file works without Triton).
+This file knows nothing of Triton or of ``transformers``. The Triton kernels are applied by
+swapping modules (``ttl.kernels.apply(model)``: RMSNorm, RoPE, SwiGLU and the cross-entropy get
+a kernel ``forward``, the weights stay), and conversion to and from ``transformers`` lives in
+``ttl.model.hf``, which imports this file and never the other way round.
 """
 
 from __future__ import annotations
@@ -99,16 +101,12 @@ class RMSNorm(nn.Module):
     ``transformers`` (the order of operations below is theirs, so float32 results agree bit for bit).
     """
 
-    def __init__(self, dim: int, eps: float = 1e-6, use_kernel: bool = False) -> None:
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim))
         self.eps = eps
-        self.use_kernel = use_kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.use_kernel:
-            from ttl.kernels import rms_norm
-            return rms_norm(x, self.weight, self.eps)
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -138,11 +136,9 @@ def apply_rope_reference(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, si
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding (RoPE) with precomputed cos/sin tables of shape (max_seq_len, D)."""
 
-    def __init__(self, head_dim: int, max_seq_len: int, theta: float = 10000.0,
-                 use_kernel: bool = False) -> None:
+    def __init__(self, head_dim: int, max_seq_len: int, theta: float = 10000.0) -> None:
         super().__init__()
         self.head_dim, self.max_seq_len, self.theta = head_dim, max_seq_len, theta
-        self.use_kernel = use_kernel
         cos, sin = self._tables()
         # Not saved in checkpoints: they are a function of the config.
         self.register_buffer("cos", cos, persistent=False)
@@ -169,9 +165,10 @@ class RotaryEmbedding(nn.Module):
         end = start + q.shape[2]
         cos = self.cos[start:end].to(q.dtype)
         sin = self.sin[start:end].to(q.dtype)
-        if self.use_kernel:
-            from ttl.kernels import apply_rope
-            return apply_rope(q, k, cos, sin)
+        return self.rotate(q, k, cos, sin)
+
+    def rotate(self, q, k, cos, sin):
+        """The rotation itself (the Triton kernel replaces this method)."""
         return apply_rope_reference(q, k, cos, sin)
 
 
@@ -214,8 +211,9 @@ def _flash_attn_func():
         from flash_attn import flash_attn_func
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise ImportError(
-            "model.attn_impl='flash' needs the flash-attn package (CUDA GPU only): "
-            "pip install flash-attn --no-build-isolation, or set model.attn_impl to 'sdpa'") from exc
+            "model.attn_impl='flash_attn' needs the flash-attn package (CUDA GPU only): "
+            "pip install flash-attn --no-build-isolation, or set model.attn_impl to 'sdpa' "
+            "(or 'triton' for ttl's own kernel)") from exc
     return flash_attn_func
 
 
@@ -234,7 +232,7 @@ class Attention(nn.Module):
         # One matrix for q, k and v (rows in that order), one for the output.
         self.qkv = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=False)
         self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=False)
-        if self.attn_impl == "flash":
+        if self.attn_impl == "flash_attn":
             _flash_attn_func()  # fail now, with the fix in the message, rather than mid-training
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding, kv_cache: KVCache | None = None,
@@ -259,9 +257,15 @@ class Attention(nn.Module):
         T, S = q.shape[2], k.shape[2]
         if need_weights or self.attn_impl == "eager":
             return eager_attention(q, k, v, causal_mask(T, S, q.device))
-        if self.attn_impl == "flash":
+        if self.attn_impl == "triton" and T == S:
+            # ttl's own tiled attention (ttl.kernels.attention); a decode step after a filled
+            # KV cache (T != S) goes through sdpa below.
+            from ttl.kernels import flash_attention
+
+            return flash_attention(q, k, v, causal=True), None
+        if self.attn_impl == "flash_attn":
             if q.device.type != "cuda" or q.dtype not in (torch.float16, torch.bfloat16):
-                raise RuntimeError("attn_impl='flash' runs on a CUDA GPU in float16/bfloat16 only; "
+                raise RuntimeError("attn_impl='flash_attn' runs on a CUDA GPU in float16/bfloat16 only; "
                                    "use attn_impl='sdpa' on the CPU or in float32")
             # flash-attn wants (B, T, H, D), handles GQA itself, and aligns its causal mask to
             # the bottom right, which is what a query block at the end of a KV cache needs.
@@ -287,14 +291,14 @@ class MLP(nn.Module):
         self.intermediate_size = config.intermediate_size
         self.gate_up = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)  # rows: gate, up
         self.down = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
-        self.use_kernel = config.use_kernels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up(x).chunk(2, dim=-1)                           # (B, T, I) each
-        if self.use_kernel:
-            from ttl.kernels import swiglu
-            return self.down(swiglu(gate, up))
-        return self.down(F.silu(gate) * up)
+        return self.down(self.activate(gate, up))
+
+    def activate(self, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """silu(gate) * up (the Triton kernel replaces this method)."""
+        return F.silu(gate) * up
 
 
 class Block(nn.Module):
@@ -302,9 +306,9 @@ class Block(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps, config.use_kernels)
+        self.attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.attn = Attention(config)
-        self.mlp_norm = RMSNorm(config.hidden_size, config.rms_norm_eps, config.use_kernels)
+        self.mlp_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
     def forward(self, x, rope, kv_cache=None, layer: int = 0, need_weights: bool = False):
@@ -348,7 +352,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_h[start:start + chunk_rows] = (grad @ weight) * keep
             part = (grad.t() @ (hc * keep)).float()      # matmul in the input dtype (bf16 on GPUs)
             grad_w = part if grad_w is None else grad_w.add_(part)
-        scale = 1.0 / n_valid        # inf (hence nan loss) when every target is ignored, like F.cross_entropy
+        scale = 1.0 / n_valid.clamp(min=1)  # every target ignored: loss 0 and zero gradients (the one rule)
         ctx.save_for_backward(grad_h, grad_w, scale)
         ctx.weight_dtype = weight.dtype
         return total * scale
@@ -379,6 +383,19 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
         return _LinearCrossEntropy.apply(h, weight, targets, int(chunk_rows))
 
 
+class CrossEntropy(nn.Module):
+    """Mean cross-entropy over the targets that are not -100.
+
+    The one rule for a batch where every target is ignored (a fully masked chat example, say):
+    the loss is 0 with zero gradients, in every path (this one, ``linear_cross_entropy`` and
+    the Triton kernel), where ``F.cross_entropy`` alone would give NaN and poison the weights.
+    """
+
+    def forward(self, logits2d: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        total = F.cross_entropy(logits2d.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
+        return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
+
+
 # --------------------------------------------------------------------------- the model
 
 class Llama(nn.Module):
@@ -394,9 +411,10 @@ class Llama(nn.Module):
         self.loss_chunk_rows: int | None = None
         self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
-        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, config.use_kernels)
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.rope = RotaryEmbedding(config.head_dim, config.max_seq_len, config.rope_theta, config.use_kernels)
+        self.rope = RotaryEmbedding(config.head_dim, config.max_seq_len, config.rope_theta)
+        self.criterion = CrossEntropy()
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.weight
         self.reset_parameters()
@@ -437,7 +455,7 @@ class Llama(nn.Module):
         x = self.norm(x)                                                      # (B, T, C)
         if kv_cache is not None:
             kv_cache.pos += T
-        if (targets is not None and not return_logits and not self.config.use_kernels
+        if (targets is not None and not return_logits
                 and torch.is_grad_enabled() and (x.requires_grad or self.lm_head.weight.requires_grad)):
             # Training step that does not need the logits: loss and its gradient chunk by chunk.
             loss = linear_cross_entropy(x.reshape(B * T, -1), self.lm_head.weight, targets.reshape(-1),
@@ -449,11 +467,7 @@ class Llama(nn.Module):
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy (nats) of logits (..., V) against targets (...), ignoring -100."""
-        logits2d = logits.reshape(-1, logits.shape[-1])
-        if self.config.use_kernels:
-            from ttl.kernels import cross_entropy
-            return cross_entropy(logits2d, targets.reshape(-1), ignore_index=IGNORE_INDEX)
-        return F.cross_entropy(logits2d.float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+        return self.criterion(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     def _check_inputs(self, input_ids, targets, kv_cache):
         if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:

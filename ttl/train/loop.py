@@ -188,6 +188,10 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     val_blocks = open_blocks(tokens_dir, "val", cfg.seq_len) if meta["tokens"]["val"] > cfg.seq_len else None
 
     model = model if model is not None else Llama(profile.model)
+    if profile.model.use_kernels:
+        from .. import kernels
+
+        kernels.apply(model)  # the Triton RMSNorm, RoPE, SwiGLU and cross-entropy, swapped in
     ckpt_root = run.checkpoints_dir
     start_step = 0
     trainer_state = None

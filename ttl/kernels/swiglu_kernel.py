@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_launchable
+from .common import block_size, check_launchable, is_interpreted
 
 MAX_BLOCK = 1024  # columns per program; a row of 3072 takes 3 programs
 
@@ -55,7 +55,7 @@ def _swiglu_bwd_kernel(DOUT, G, U, DG, DU, stride_d, stride_g, stride_u, stride_
     tl.store(DU + row * stride_du + cols, du.to(DU.dtype.element_ty), mask=mask)
 
 
-INTERPRETED = type(_swiglu_fwd_kernel).__name__ == "InterpretedFunction"
+INTERPRETED = is_interpreted(_swiglu_fwd_kernel)
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +69,7 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def _grid(x2: torch.Tensor):
-    block = min(MAX_BLOCK, triton.next_power_of_2(x2.shape[1]))
+    block = block_size(x2.shape[1], MAX_BLOCK)
     return (x2.shape[0], triton.cdiv(x2.shape[1], block)), block
 
 

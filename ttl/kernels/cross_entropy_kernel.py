@@ -35,7 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_launchable
+from .common import block_size, check_launchable, is_interpreted
 
 MAX_BLOCK = 4096  # columns per block; V = 32000 takes 8 blocks
 
@@ -82,11 +82,7 @@ def _ce_bwd_kernel(X, T, LSE, SCALE, DX, stride_x, stride_dx, n_cols, ignore_ind
         tl.store(DX + row * stride_dx + cols, grad.to(DX.dtype.element_ty), mask=mask)
 
 
-INTERPRETED = type(_ce_fwd_kernel).__name__ == "InterpretedFunction"
-
-
-def _block_size(n_cols: int) -> int:
-    return min(MAX_BLOCK, triton.next_power_of_2(n_cols))
+INTERPRETED = is_interpreted(_ce_fwd_kernel)
 
 
 class CrossEntropyFunction(torch.autograd.Function):
@@ -98,7 +94,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         n_rows, n_cols = logits.shape
         losses = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
         lse = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
-        block = _block_size(n_cols)
+        block = block_size(n_cols, MAX_BLOCK)
         if n_rows:
             _ce_fwd_kernel[(n_rows,)](logits, targets, losses, lse, logits.stride(0), n_cols, ignore_index,
                                       BLOCK=block, num_warps=8 if block >= 2048 else 4)
@@ -114,7 +110,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         n_rows, n_cols = logits.shape
         scale = (dloss.float() / n_valid).reshape(1)
         dlogits = torch.empty_like(logits)
-        block = _block_size(n_cols)
+        block = block_size(n_cols, MAX_BLOCK)
         if n_rows:
             _ce_bwd_kernel[(n_rows,)](logits, targets, lse, scale, dlogits, logits.stride(0), dlogits.stride(0),
                                       n_cols, ctx.ignore_index, BLOCK=block, num_warps=8 if block >= 2048 else 4)
