@@ -58,3 +58,49 @@ def test_yaml_file_profile(tmp_path):
         load_profile(str(bad))
     with pytest.raises(ConfigError, match="does not exist"):
         load_profile(str(tmp_path / "missing.yaml"))
+
+
+def test_values_are_typed_and_range_checked_naming_the_key():
+    """YAML reads 3e-3 as a string: it is a number here; nonsense is refused with its key."""
+    assert load_profile("smoke", train={"lr": "3e-3"}).train.lr == 3e-3
+    assert load_profile("smoke", train={"max_steps": 1e3}).train.max_steps == 1000
+    for section, values, message in [
+        ("train", {"lr": "abc"}, "train.lr must be a number, got 'abc'"),
+        ("train", {"lr": -1}, "train.lr must be greater than 0, got -1"),
+        ("train", {"log_every": 0}, "train.log_every must be greater than 0"),
+        ("train", {"grad_accum_steps": 0}, "train.grad_accum_steps must be greater than 0"),
+        ("train", {"max_steps": 2.5}, "train.max_steps must be a whole number"),
+        ("train", {"compile": "maybe"}, "train.compile must be true or false"),
+        ("train", {"betas": [0.9]}, "train.betas must be a list of 2 values"),
+        ("data", {"val_fraction": 1.0}, "data.val_fraction must be less than 1"),
+        ("model", {"attn_impl": "flash"}, "model.attn_impl must be one of 'sdpa', 'flash_attn', 'triton', 'eager'"),
+        ("model", {"hidden_size": True}, "model.hidden_size must be a whole number"),
+        ("finetune", {"max_train_examples": 0}, "finetune.max_train_examples must be greater than 0"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load_profile("smoke", **{section: values})
+        assert message in str(info.value), (values, str(info.value))
+
+
+def test_one_source_for_vocabulary_context_and_special_ids():
+    from ttl.special_tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS
+    from ttl.tokenizer.train import SPECIAL_TOKENS as TRAINER_TOKENS
+
+    p = load_profile("ttl-160m")                       # its YAML sets neither tokenizer.vocab_size nor seq_len
+    assert p.tokenizer.vocab_size == p.model.vocab_size == 32000 and p.train.seq_len == p.model.max_seq_len
+    assert (p.model.bos_token_id, p.model.eos_token_id, p.model.pad_token_id) == (BOS_ID, EOS_ID, PAD_ID)
+    assert TRAINER_TOKENS is SPECIAL_TOKENS and SPECIAL_TOKENS[BOS_ID] == "<s>"
+    with pytest.raises(ConfigError, match="tokenizer.vocab_size .* is larger than model.vocab_size"):
+        load_profile("smoke", tokenizer={"vocab_size": 99999})
+    with pytest.raises(ConfigError, match="train.seq_len .* exceeds model.max_seq_len"):
+        load_profile("smoke", train={"seq_len": 4096})
+    with pytest.raises(ConfigError, match="pad_token_id .* below model.vocab_size"):
+        load_profile("smoke", model={"vocab_size": 3})
+
+
+def test_set_on_the_command_line(capsys):
+    from ttl.cli import _settings
+
+    assert _settings(["train.lr=3e-4", "data.max_documents=10", "model.attn_impl=eager"]) == {
+        "train": {"lr": "3e-4"}, "data": {"max_documents": 10}, "model": {"attn_impl": "eager"}}
+    assert load_profile("smoke", **_settings(["train.lr=3e-4"])).train.lr == 3e-4

@@ -178,3 +178,16 @@ def test_classifier_is_stale_when_its_dataset_changed(small_run, tmp_path, monke
     assert (copy.root / "classifiers" / "hatebr.stale-1" / "metrics.json").is_file()
     manifest = read_manifest(copy.classifier_dir("hatebr"))
     assert manifest["config"]["data_source"] == str(folder) and (copy.classifier_dir("hatebr") / MANIFEST).is_file()
+
+
+def test_a_profile_names_its_curation_config(small_run, tmp_path):
+    profile, run = small_run
+    copy = copy_run(run, tmp_path)
+    config = tmp_path / "light.yaml"
+    config.write_text("steps:\n  - name: normalize\n  - name: exact_dedup\n", encoding="utf-8")
+    light = dataclasses.replace(profile, data=dataclasses.replace(profile.data, curation=str(config)))
+    status = {row["stage"]: row for row in pipeline.run_status(light, copy)}
+    assert status["corpus"]["state"] == "stale" and any("curation" in w for w in status["corpus"]["why"])
+    pipeline.ensure_corpus(light, copy, quiet=True)
+    report = json.loads((copy.corpus_dir / "report.json").read_text())
+    assert [step["name"] for step in report["steps"]] == ["normalize", "exact_dedup"]
