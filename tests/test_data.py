@@ -287,19 +287,6 @@ def test_local_corpus_file_and_parquet(tmp_path, no_network):
     assert load_corpus(str(shards))["text"] == [PROSE, OTHER, PROSE, OTHER]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ('{"premise": "a", "hypothesis": "b"}\n', "missing column(s) 'entailment_judgment'"),
-    ('{"premise": "a", "hypothesis": "b", "entailment_judgment": 1}\nnot json\n', "line 2: malformed JSON"),
-])
-def test_bad_local_files_give_clear_errors(tmp_path, content, message):
-    path = tmp_path / "train.jsonl"
-    path.write_text(content, encoding="utf-8")
-    with pytest.raises(DataError) as info:
-        load_assin2(str(path))
-    assert message in str(info.value) and str(path) in str(info.value)
-
-
 def test_missing_local_path_and_bad_corpus_columns(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_hatebr(str(tmp_path / "nowhere"))
