@@ -102,6 +102,11 @@ class RunDir:
         """
         import fcntl
 
+        if int(os.environ.get("RANK", "0")) > 0:
+            # Under `accelerate launch` only the main process (rank 0) writes into the run
+            # folder; the others read it and wait at barriers, so they take no lock.
+            yield self
+            return
         root = self.ensure().root.resolve()
         if root in _held:
             _held[root][1] += 1

@@ -150,13 +150,16 @@ class TokenBlocks:
         return blocks[:, :-1].contiguous(), blocks[:, 1:].contiguous()
 
     def indices_for_step(self, step: int, batch_size: int, seed: int) -> list[int]:
-        """The block indices of micro-batch ``step``: a fresh permutation each epoch, fixed by seed.
+        """The block indices of micro-batch ``step`` of ``batch_size`` blocks (one process)."""
+        return self.indices_of(step * batch_size, batch_size, seed)
 
-        A pure function of (step, seed), so a resumed run sees exactly the batches it would have.
-        """
+    def indices_of(self, start: int, count: int, seed: int) -> list[int]:
+        """Blocks at positions ``start .. start+count-1`` of the seeded order: a fresh permutation
+        of all blocks each epoch. A pure function of its arguments, so a resumed run (with any
+        number of processes) sees exactly the batches it would have."""
         n = len(self)
         out = []
-        for k in range(step * batch_size, (step + 1) * batch_size):
+        for k in range(start, start + count):
             epoch, pos = divmod(k, n)
             out.append(int(_epoch_permutation(n, seed, epoch)[pos]))
         return out

@@ -13,6 +13,7 @@ gives the same weights as one never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -117,6 +118,17 @@ def _read_history(path: Path, up_to_step: int) -> list[dict]:
     return kept
 
 
+def global_block_start(step: int, micro: int, rank: int, micro_batch: int, accum: int, world: int) -> int:
+    """Position, in the seeded order of blocks, of the first block of one micro-batch.
+
+    The global batch of a step is ``micro_batch * accum * world`` consecutive positions of that
+    order; micro-batch ``micro`` of process ``rank`` takes its own ``micro_batch`` of them. So
+    the data depends on (seed, step) only: 2 processes with micro-batch b see exactly the
+    blocks 1 process sees with micro-batch 2b (or b with 2 accumulation steps).
+    """
+    return (step * accum * world + micro * world + rank) * micro_batch
+
+
 def _checkpoint_manifest(profile: Profile, tokens_dir: Path) -> dict:
     """What a checkpoint of this run is made of: the token files, their tokenizer, the configs."""
     tokens = read_manifest(tokens_dir) or {}
@@ -148,6 +160,12 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
     ``max_steps``, which is how the resume test interrupts a run. ``resume=False`` starts
     over: the previous checkpoints are moved aside (``checkpoints.old-N``), never deleted.
     The run folder is locked while training: a second process gets an error naming this one.
+
+    Under ``accelerate launch`` (DDP on several GPUs, or gloo processes on a CPU) the global
+    batch of a step (micro-batch x accumulation x processes) is a pure function of (seed,
+    step) and each process trains on its own share; gradients are synchronised once a step,
+    on the last micro-batch; the logged loss is the mean over processes; tokens/s and MFU
+    count every process; only the main process writes checkpoints and metrics.
     """
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps <= 0):
         raise ConfigError(f"max_steps must be a positive number of steps, got {max_steps!r}")
@@ -196,11 +214,15 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     start_step = 0
     trainer_state = None
     manifest = _checkpoint_manifest(profile, tokens_dir)
-    if not resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
+    main = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+    show_progress = show_progress and main
+    if main and not resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
         aside = move_aside(ckpt_root, "old")
         if show_progress:
             print(f"[ttl] starting over: the previous run is kept as {aside}", flush=True)
-    if resume and (last := latest_checkpoint(ckpt_root)) is not None:
+    accelerator.wait_for_everyone()   # every process sees the same checkpoint folder
+    if resume and (last := latest_checkpoint(ckpt_root, warn=main)) is not None:
         _refuse_foreign(last, manifest)
         load_model_weights(model, last)
         trainer_state = load_trainer_state(last)
@@ -214,12 +236,13 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     train_model = torch.compile(model) if cfg.compile else model
 
     history_path = ckpt_root / "metrics.jsonl"
-    history = _read_history(history_path, start_step)
-    ckpt_root.mkdir(parents=True, exist_ok=True)
-    atomic_write_jsonl(history_path, history)  # the rows up to the resumed step, never a half-written file
+    history = _read_history(history_path, start_step) if main else []
+    if main:
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        atomic_write_jsonl(history_path, history)  # the rows up to the resumed step, never a half-written file
 
     tracker = None
-    if cfg.track_emissions and start_step < total_steps:
+    if cfg.track_emissions and start_step < total_steps and main:
         from codecarbon import OfflineEmissionsTracker
         tracker = OfflineEmissionsTracker(country_iso_code=cfg.country_iso_code, log_level="error",
                                           save_to_file=False)
@@ -228,7 +251,8 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     flops_per_token = accelerator.unwrap_model(model).flops_per_token(cfg.seq_len)
     peak = peak_flops(device)
     end_step = min(total_steps, stop_after) if stop_after is not None else total_steps
-    checkpoint = latest_checkpoint(ckpt_root)
+    checkpoint = latest_checkpoint(ckpt_root, warn=False)
+    tokens_per_step = cfg.tokens_per_step * world         # every process's share of the global batch
     # The logging window is part of the state: a resume between two log rows logs the same
     # averages as a run never stopped, whatever save_every and log_every are.
     window = (trainer_state or {}).get("window") or {"loss": 0.0, "tokens": 0, "steps": 0}
@@ -242,15 +266,24 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
                    min_lr_ratio=cfg.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        step_loss = 0.0
+        step_loss = torch.zeros((), device=device)
         for micro in range(cfg.grad_accum_steps):
-            idx = train_blocks.indices_for_step(step * cfg.grad_accum_steps + micro, cfg.micro_batch_size, cfg.seed)
+            idx = train_blocks.indices_of(global_block_start(step, micro, rank, cfg.micro_batch_size,
+                                                             cfg.grad_accum_steps, world),
+                                          cfg.micro_batch_size, cfg.seed)
             x, y = train_blocks.batch(idx)
-            with accelerator.autocast():
-                out = train_model(x.to(device), y.to(device), return_logits=False)
-            loss = out.loss / cfg.grad_accum_steps
-            accelerator.backward(loss)
-            step_loss += float(loss.detach())
+            last_micro = micro == cfg.grad_accum_steps - 1
+            # Gradients are all-reduced once a step, on the last micro-batch, not on each one.
+            sync = contextlib.nullcontext() if last_micro or world == 1 else accelerator.no_sync(model)
+            with sync:
+                with accelerator.autocast():
+                    out = train_model(x.to(device), y.to(device), return_logits=False)
+                loss = out.loss / cfg.grad_accum_steps
+                accelerator.backward(loss)
+            step_loss += loss.detach().float()
+        if world > 1:
+            step_loss = accelerator.reduce(step_loss, reduction="mean")    # the loss of the global batch
+        step_loss = float(step_loss)
         if cfg.grad_clip:
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
@@ -259,33 +292,40 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
             raise FloatingPointError(f"loss became {step_loss} at step {step}; lower train.lr or use bf16 "
                                      f"instead of fp16")
         window_loss += step_loss
-        window_tokens += cfg.tokens_per_step
+        window_tokens += tokens_per_step
         window_steps += 1
         done = step + 1
         # A row every log_every steps and at the end of the schedule; not where stop_after cuts
         # the run short (as a crash would), so a resumed run logs the rows of one never stopped.
-        if done % cfg.log_every == 0 or done == total_steps:
+        if (done % cfg.log_every == 0 or done == total_steps) and main:
             elapsed = time.perf_counter() - window_start
             row = {"step": done, "loss": window_loss / window_steps, "lr": lr,
-                   "tokens": done * cfg.tokens_per_step, "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
+                   "tokens": done * tokens_per_step, "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
             if peak:
                 row["mfu"] = flops_per_token * row["tokens_per_s"] / peak
             if val_blocks is not None and (done % cfg.eval_every == 0 or done == total_steps):
-                row["val_loss"] = evaluate_loss(model, val_blocks, cfg.micro_batch_size, cfg.eval_batches,
-                                                device, accelerator.autocast)
+                # The unwrapped model: a DDP forward is a collective, and only this process evaluates.
+                row["val_loss"] = evaluate_loss(accelerator.unwrap_model(model), val_blocks, cfg.micro_batch_size,
+                                                cfg.eval_batches, device, accelerator.autocast)
                 row["val_ppl"] = math.exp(row["val_loss"])  # perplexity is e**loss: the loss is in nats
             history.append(row)
             with history_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
             bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}")
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
-        if done % cfg.save_every == 0 or done == end_step:
+        elif done % cfg.log_every == 0 or done == total_steps:
+            window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
+        if (done % cfg.save_every == 0 or done == end_step) and main:
             checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
                                          {"config": profile.to_dict(), "tokens_dir": str(tokens_dir),
                                           "window": {"loss": window_loss, "tokens": window_tokens,
                                                      "steps": window_steps}},
                                          keep_last=cfg.keep_checkpoints, manifest=manifest)
+        if done % cfg.save_every == 0 or done == end_step:
+            accelerator.wait_for_everyone()   # no process runs ahead of a checkpoint being written
     bar.close()
+    if not main:
+        checkpoint = latest_checkpoint(ckpt_root, warn=False)
     emissions = None
     if tracker is not None:
         kg = tracker.stop()
