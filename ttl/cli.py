@@ -12,6 +12,7 @@
     ttl pipeline --profile smoke --out RUN           the whole chain
     ttl status --out RUN                             each stage: fresh, stale (and why) or missing
     ttl tasks                                        the registered tasks and their data
+    ttl plan --profile ttl-460m --gpus 8xH100        hours, energy, cost, disk, memory of the full run
 
 ``--out RUN`` is a run folder (see ``ttl.runs``); without it the default
 ``runs/<profile>`` of the checkout is used. ``--data NAME=SOURCE`` (repeatable) reads a task's
@@ -289,6 +290,14 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from .plan import format_plan, plan
+
+    result = plan(_profile(args), args.gpus, mfu=args.mfu, price_per_gpu_hour=args.price, pue=args.pue)
+    print(json.dumps(result, indent=2) if args.json else format_plan(result))
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from .tasks import all_tasks
 
@@ -409,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     sub.add_parser("tasks", help="list the registered tasks").set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("plan", help="hours, energy, cost, disk and memory of a profile's full run")
+    p.add_argument("--profile", default=None, help="profile name or YAML path (default: $TTL_PROFILE or smoke)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="change one setting")
+    p.add_argument("--gpus", default="1xA100", help="COUNTxNAME, e.g. 8xH100 or 1xA100-80GB (default 1xA100)")
+    p.add_argument("--mfu", type=float, default=0.4, help="share of the GPUs' peak reached (default 0.4)")
+    p.add_argument("--price", type=float, default=None, help="price of one GPU-hour, for the cost")
+    p.add_argument("--pue", type=float, default=1.1, help="data-centre overhead on the GPUs' power (default 1.1)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_plan)
     return parser
 
 

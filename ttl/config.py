@@ -236,6 +236,9 @@ class TrainConfig(_Section):
     # "fp32", "bf16" or "fp16"; mixed precision runs through accelerate.
     precision: str = _f("fp32", choices=("fp32", "bf16", "fp16"))
     compile: bool = False
+    # Recompute each block's activations in the backward pass instead of keeping them: less
+    # memory (a 1.1B model on 8 GPUs), about a third more compute.
+    activation_checkpointing: bool = False
     eval_every: int = _f(100, gt=0)
     eval_batches: int = _f(10, gt=0)
     save_every: int = _f(500, gt=0)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from ttl.config import ConfigError, ModelConfig
@@ -409,6 +410,8 @@ class Llama(nn.Module):
         self.config = config
         # Rows per chunk of the fused lm_head + loss of training steps (None: automatic).
         self.loss_chunk_rows: int | None = None
+        # Recompute each block in the backward pass (train.activation_checkpointing sets it).
+        self.activation_checkpointing = False
         self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
@@ -450,8 +453,12 @@ class Llama(nn.Module):
         """
         B, T = self._check_inputs(input_ids, targets, kv_cache)
         x = self.embed(input_ids)                                             # (B, T, C)
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            x, _ = block(x, self.rope, kv_cache, i)
+            if recompute:  # keep only the block's input; its activations are recomputed in backward
+                x, _ = torch.utils.checkpoint.checkpoint(block, x, self.rope, kv_cache, i, use_reentrant=False)
+            else:
+                x, _ = block(x, self.rope, kv_cache, i)
         x = self.norm(x)                                                      # (B, T, C)
         if kv_cache is not None:
             kv_cache.pos += T

@@ -206,6 +206,7 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     val_blocks = open_blocks(tokens_dir, "val", cfg.seq_len) if meta["tokens"]["val"] > cfg.seq_len else None
 
     model = model if model is not None else Llama(profile.model)
+    model.activation_checkpointing = cfg.activation_checkpointing
     if profile.model.use_kernels:
         from .. import kernels
 
