@@ -108,3 +108,34 @@ def test_peak_flops_by_gpu_name():
     assert peak_flops_by_name("nvidia a10") == 125e12
     assert peak_flops_by_name("Tesla T4") == 65e12
     assert peak_flops_by_name("Some Other GPU") is None
+
+
+def test_metrics_go_to_tensorboard_through_accelerate_and_secrets_stay_out(tiny_tokens, tmp_path, monkeypatch):
+    """The run's logs and checkpoints hold the profile and the metrics, never the environment."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    secret = "hf_DoNotLeakThis0123456789"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    run = RunDir(tmp_path / "run")
+    result = pretrain(tiny_profile(max_steps=6, log_every=2), run, tokens_dir=tiny_tokens, show_progress=False)
+    events = list((run.root / "logs").rglob("events.out.tfevents.*"))
+    assert events
+    scalars = {}
+    for path in events:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            scalars[tag] = [e.value for e in acc.Scalars(tag)]
+    assert scalars["loss"] == pytest.approx([row["loss"] for row in result.history], rel=1e-6)
+    for path in run.root.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_missing_tracker_is_skipped_with_a_warning(tiny_tokens, tmp_path):
+    profile = tiny_profile(max_steps=2, log_every=1)
+    profile.train.log_with = ["trackio_not_installed_here"]
+    with pytest.warns(UserWarning, match="not installed"):
+        pretrain(profile, RunDir(tmp_path), tokens_dir=tiny_tokens, show_progress=False)
+    assert (tmp_path / "checkpoints" / "metrics.jsonl").is_file()

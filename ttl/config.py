@@ -100,6 +100,10 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{where} must be a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
@@ -122,7 +126,7 @@ def _number(value: Any) -> float | None:
 def _check_range(value: Any, meta: Mapping[str, Any], where: str) -> None:
     if value is None or not meta:
         return
-    values = value if isinstance(value, tuple) else (value,)
+    values = value if isinstance(value, (tuple, list)) else (value,)
     for v in values:
         if "choices" in meta and v not in meta["choices"]:
             raise ConfigError(f"{where} must be one of {', '.join(map(repr, meta['choices']))}, got {v!r}")
@@ -245,6 +249,9 @@ class TrainConfig(_Section):
     log_every: int = _f(10, gt=0)
     seed: int = 1234
     num_threads: int | None = _f(None, gt=0)
+    # Where the metrics go besides checkpoints/metrics.jsonl: accelerate's trackers (their
+    # package must be installed; a missing one is skipped with a warning). [] for none.
+    log_with: list[str] = _f(factory=lambda: ["tensorboard"], choices=("tensorboard", "wandb", "trackio"))
     # Measure energy and CO2 with CodeCarbon (its public API only).
     track_emissions: bool = False
     country_iso_code: str = "BRA"

@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +130,31 @@ def global_block_start(step: int, micro: int, rank: int, micro_batch: int, accum
     return (step * accum * world + micro * world + rank) * micro_batch
 
 
+def available_trackers(names: list[str]) -> list[str]:
+    """The trackers of ``train.log_with`` whose package is installed; a missing one is skipped, said once."""
+    import importlib.util
+
+    found = []
+    for name in names:
+        if importlib.util.find_spec(name) is None:
+            warnings.warn(f"train.log_with names {name!r}, which is not installed (pip install {name}); "
+                          "the metrics still go to checkpoints/metrics.jsonl", stacklevel=3)
+        else:
+            found.append(name)
+    return found
+
+
+def tracker_config(profile: Profile) -> dict:
+    """The profile as the flat table of scalars trackers show (hyperparameters), nothing else:
+    no environment, no tokens or keys ever go into a run's logs."""
+    flat = {}
+    for section, values in profile.to_dict().items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                flat[f"{section}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
 def _checkpoint_manifest(profile: Profile, tokens_dir: Path) -> dict:
     """What a checkpoint of this run is made of: the token files, their tokenizer, the configs."""
     tokens = read_manifest(tokens_dir) or {}
@@ -196,7 +222,9 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     torch.manual_seed(cfg.seed)
 
     mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[cfg.precision]
-    accelerator = Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())
+    log_with = available_trackers(cfg.log_with)
+    accelerator = Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available(), log_with=log_with or None,
+                              project_dir=str(run.root / "logs"))
     device = accelerator.device
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32 as in the published run
@@ -249,6 +277,8 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
                                           save_to_file=False)
         tracker.start()
 
+    if log_with:  # TensorBoard (or wandb, trackio) through accelerate; the main process writes
+        accelerator.init_trackers("pretraining", config=tracker_config(profile))
     flops_per_token = accelerator.unwrap_model(model).flops_per_token(cfg.seq_len)
     peak = peak_flops(device)
     end_step = min(total_steps, stop_after) if stop_after is not None else total_steps
@@ -312,7 +342,9 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
             history.append(row)
             with history_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}")
+            if log_with:
+                accelerator.log({k: v for k, v in row.items() if k != "step"}, step=done)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{row['tokens_per_s']:,.0f}")
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
         elif done % cfg.log_every == 0 or done == total_steps:
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
@@ -325,6 +357,8 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
         if done % cfg.save_every == 0 or done == end_step:
             accelerator.wait_for_everyone()   # no process runs ahead of a checkpoint being written
     bar.close()
+    if log_with:
+        accelerator.end_training()
     if not main:
         checkpoint = latest_checkpoint(ckpt_root, warn=False)
     emissions = None
