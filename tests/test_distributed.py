@@ -93,6 +93,26 @@ def test_resume_under_two_processes_is_exact_and_one_process_can_continue(runs, 
     assert max_weight_difference(runs / "one", continued, 6) < 1e-5
 
 
+def test_fsdp_on_two_processes_matches_ddp_and_its_checkpoint_loads_in_one(runs, tiny_tokens):
+    """FSDP2 (fully_shard) with gloo: the same losses and weights as DDP; the checkpoint holds
+    the full weights (it loads into one process and into transformers); resume is exact."""
+    from ttl.model import to_hf
+    from ttl.train.checkpoint import load_checkpoint_model
+
+    fsdp = runs / "fsdp"
+    launch(2, fsdp, tiny_tokens, micro=4, fsdp=1)
+    assert max(abs(a - b) for a, b in zip(losses(fsdp), losses(runs / "two"))) < 1e-5
+    assert max_weight_difference(runs / "two", fsdp, 6) < 1e-5
+    model = load_checkpoint_model(fsdp / "checkpoints" / "step_0000006")
+    x = torch.randint(0, model.config.vocab_size, (1, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(to_hf(model)(x).logits, model(x).logits, rtol=1e-4, atol=1e-4)
+    resumed = runs / "fsdp-resumed"
+    launch(2, resumed, tiny_tokens, micro=4, fsdp=1, stop_after=4)
+    launch(2, resumed, tiny_tokens, micro=4, fsdp=1)
+    assert max_weight_difference(fsdp, resumed, 6) == 0.0
+
+
 def test_the_shipped_ddp_config_runs_ttl_pretrain_from_the_command_line(tmp_path):
     """The README's command: accelerate launch --config_file ttl/configs/accelerate/ddp.yaml -m ttl.cli pretrain."""
     config = Path(__file__).parents[1] / "ttl" / "configs" / "accelerate" / "ddp.yaml"

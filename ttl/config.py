@@ -243,6 +243,9 @@ class TrainConfig(_Section):
     # Recompute each block's activations in the backward pass instead of keeping them: less
     # memory (a 1.1B model on 8 GPUs), about a third more compute.
     activation_checkpointing: bool = False
+    # Under `accelerate launch` with several processes: shard the weights, gradients and AdamW
+    # state over them (FSDP2, full shard) instead of a full copy in each (DDP).
+    fsdp: bool = False
     eval_every: int = _f(100, gt=0)
     eval_batches: int = _f(10, gt=0)
     save_every: int = _f(500, gt=0)

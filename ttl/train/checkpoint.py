@@ -91,13 +91,16 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 # --------------------------------------------------------------------------- saving
 
 def save_checkpoint(root: str | os.PathLike, step: int, model, optimizer, extra: dict,
-                    keep_last: int | None = 3, manifest: dict | None = None) -> Path:
+                    keep_last: int | None = 3, manifest: dict | None = None, model_state: dict | None = None,
+                    optimizer_state: dict | None = None) -> Path:
     """Save step ``step``; ``manifest`` (inputs, config, profile) goes into its manifest.json,
     written inside the folder before it is swapped in, so a checkpoint never lacks one.
 
     ``extra`` (JSON-able, tensors allowed) is stored with the trainer state; ``extra["config"]``
     (the profile as a dict) is also written as config.json. Older checkpoints of this folder
     beyond the newest ``keep_last`` are removed; the one just written never is.
+    ``model_state`` / ``optimizer_state`` replace ``model.state_dict()`` / ``optimizer.state_dict()``
+    (a sharded model's full state, gathered beforehand).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -105,7 +108,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, model, optimizer, extra:
     for pattern in (".step_???????.tmp-*", "step_???????.tmp", "step_???????.old-*"):
         for stale in root.glob(pattern):  # leftovers of a crash while saving
             shutil.rmtree(stale, ignore_errors=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu() for k, v in (model_state or model.state_dict()).items()}
     # Tied embeddings share storage; safetensors refuses shared tensors, so clone them apart.
     seen: dict[int, str] = {}
     for k, v in state.items():
@@ -113,7 +116,8 @@ def save_checkpoint(root: str | os.PathLike, step: int, model, optimizer, extra:
             state[k] = v.clone()
         seen[state[k].data_ptr()] = k
     tensors: dict[str, torch.Tensor] = {}
-    trainer = _encode({"step": step, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
+    trainer = _encode({"step": step, "optimizer": optimizer_state or optimizer.state_dict(),
+                       "rng_cpu": torch.get_rng_state(),
                        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                        **extra}, "trainer", tensors)
     with atomic_dir(final) as tmp:

@@ -130,6 +130,40 @@ def global_block_start(step: int, micro: int, rank: int, micro_batch: int, accum
     return (step * accum * world + micro * world + rank) * micro_batch
 
 
+def shard_model(model) -> None:
+    """FSDP2 (``torch.distributed.fsdp.fully_shard``): each block, then the rest, sharded over the
+    processes. It runs on GPUs (NCCL) and, for the tests, on CPU processes (gloo)."""
+    from torch.distributed.fsdp import fully_shard
+
+    for block in model.blocks:
+        fully_shard(block)
+    fully_shard(model)
+
+
+def gather_full_state(model, optimizer) -> dict:
+    """The full (unsharded) model and optimizer state dicts, on the main process (collective)."""
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_optimizer_state_dict)
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return {"model_state": get_model_state_dict(model, options=options),
+            "optimizer_state": get_optimizer_state_dict(model, optimizer, options=options)}
+
+
+def _load_optimizer_state(model, optimizer, trainer_state: dict, fsdp: bool, checkpoint: Path) -> None:
+    saved = trainer_state.get("optimizer_format", "ids")
+    if saved != ("fqn" if fsdp else "ids"):
+        raise ConfigError(f"{checkpoint} was saved {'with' if saved == 'fqn' else 'without'} FSDP; resume it with "
+                          f"train.fsdp: {str(saved == 'fqn').lower()} (the optimizer state is laid out differently)")
+    if fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, optimizer, trainer_state["optimizer"],
+                                 options=StateDictOptions(full_state_dict=True))
+    else:
+        optimizer.load_state_dict(trainer_state["optimizer"])
+
+
 def available_trackers(names: list[str]) -> list[str]:
     """The trackers of ``train.log_with`` whose package is installed; a missing one is skipped, said once."""
     import importlib.util
@@ -256,12 +290,18 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
         load_model_weights(model, last)
         trainer_state = load_trainer_state(last)
         start_step = int(trainer_state["step"])
+    fsdp = cfg.fsdp and world > 1
+    if fsdp:
+        shard_model(model)   # FSDP2: each block's parameters split over the processes, gathered per use
     groups = model.optimizer_groups(cfg.weight_decay)
     optimizer = make_adamw(groups, device, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     if trainer_state is not None:
-        optimizer.load_state_dict(trainer_state["optimizer"])
+        _load_optimizer_state(model, optimizer, trainer_state, fsdp, last)
         torch.set_rng_state(trainer_state["rng_cpu"])
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if fsdp:  # the model is already sharded: accelerate must not wrap it in DDP as well
+        optimizer = accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
     train_model = torch.compile(model) if cfg.compile else model
 
     history_path = ckpt_root / "metrics.jsonl"
@@ -305,7 +345,11 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
             x, y = train_blocks.batch(idx)
             last_micro = micro == cfg.grad_accum_steps - 1
             # Gradients are all-reduced once a step, on the last micro-batch, not on each one.
-            sync = contextlib.nullcontext() if last_micro or world == 1 else accelerator.no_sync(model)
+            if fsdp:
+                model.set_requires_gradient_sync(last_micro)
+                sync = contextlib.nullcontext()
+            else:
+                sync = contextlib.nullcontext() if last_micro or world == 1 else accelerator.no_sync(model)
             with sync:
                 with accelerator.autocast():
                     out = train_model(x.to(device), y.to(device), return_logits=False)
@@ -328,16 +372,21 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
         done = step + 1
         # A row every log_every steps and at the end of the schedule; not where stop_after cuts
         # the run short (as a crash would), so a resumed run logs the rows of one never stopped.
-        if (done % cfg.log_every == 0 or done == total_steps) and main:
+        log_now = done % cfg.log_every == 0 or done == total_steps
+        val_loss = None
+        if log_now and val_blocks is not None and (done % cfg.eval_every == 0 or done == total_steps) and (main or fsdp):
+            # Under FSDP every process takes part in each forward; otherwise only the main one
+            # evaluates, on the unwrapped model (a DDP forward would wait for the others).
+            val_loss = evaluate_loss(model if fsdp else accelerator.unwrap_model(model), val_blocks,
+                                     cfg.micro_batch_size, cfg.eval_batches, device, accelerator.autocast)
+        if log_now and main:
             elapsed = time.perf_counter() - window_start
             row = {"step": done, "loss": window_loss / window_steps, "lr": lr,
                    "tokens": done * tokens_per_step, "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
             if peak:
                 row["mfu"] = flops_per_token * row["tokens_per_s"] / peak
-            if val_blocks is not None and (done % cfg.eval_every == 0 or done == total_steps):
-                # The unwrapped model: a DDP forward is a collective, and only this process evaluates.
-                row["val_loss"] = evaluate_loss(accelerator.unwrap_model(model), val_blocks, cfg.micro_batch_size,
-                                                cfg.eval_batches, device, accelerator.autocast)
+            if val_loss is not None:
+                row["val_loss"] = val_loss
                 row["val_ppl"] = math.exp(row["val_loss"])  # perplexity is e**loss: the loss is in nats
             history.append(row)
             with history_path.open("a", encoding="utf-8") as fh:
@@ -346,15 +395,19 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
                 accelerator.log({k: v for k, v in row.items() if k != "step"}, step=done)
             bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{row['tokens_per_s']:,.0f}")
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
-        elif done % cfg.log_every == 0 or done == total_steps:
+        elif log_now:
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
-        if (done % cfg.save_every == 0 or done == end_step) and main:
-            checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
-                                         {"config": profile.to_dict(), "tokens_dir": str(tokens_dir),
-                                          "window": {"loss": window_loss, "tokens": window_tokens,
-                                                     "steps": window_steps}},
-                                         keep_last=cfg.keep_checkpoints, manifest=manifest)
         if done % cfg.save_every == 0 or done == end_step:
+            # Under FSDP the full weights and optimizer state are gathered (every process takes
+            # part) and the main process writes them: the checkpoint loads into one process.
+            states = gather_full_state(model, optimizer) if fsdp else {}
+            if main:
+                checkpoint = save_checkpoint(ckpt_root, done, accelerator.unwrap_model(model), optimizer,
+                                             {"config": profile.to_dict(), "tokens_dir": str(tokens_dir),
+                                              "window": {"loss": window_loss, "tokens": window_tokens,
+                                                         "steps": window_steps},
+                                              "optimizer_format": "fqn" if fsdp else "ids"},
+                                             keep_last=cfg.keep_checkpoints, manifest=manifest, **states)
             accelerator.wait_for_everyone()   # no process runs ahead of a checkpoint being written
     bar.close()
     if log_with:
