@@ -83,3 +83,15 @@ def test_sts_is_regression(tiny_model, tiny_tokenizer):
     assert -1 <= res["pearson"] <= 1
     with pytest.raises(ValueError, match="regression"):
         evaluate_task(tiny_model, tiny_tokenizer, "assin2_sts", load_assin2(), mode="loglik")
+
+
+def test_answers_are_tokenized_in_context_as_the_harness_does(tiny_tokenizer):
+    from ttl.eval.fewshot import split_context
+
+    prompt = "Texto: um comentário qualquer\nPergunta: O texto é ofensivo?\nResposta:"
+    context, answer = split_context(tiny_tokenizer, prompt, " Sim")
+    lone = tiny_tokenizer(" Sim", add_special_tokens=False)["input_ids"]
+    assert context == tiny_tokenizer(prompt)["input_ids"]
+    pieces = tiny_tokenizer.convert_ids_to_tokens(answer)
+    assert pieces[0].startswith("\u2581") and len(lone) == len(answer) + 1           # no stray '▁' token
+    assert context + answer == tiny_tokenizer(prompt + " Sim")["input_ids"]

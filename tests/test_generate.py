@@ -56,3 +56,22 @@ def test_bad_settings_and_long_prompts_are_explained(tiny_model):
         SamplingConfig(temperature=-1)
     with pytest.raises(ValueError, match="context"):
         list(generate_ids(tiny_model, torch.ones(1, 64, dtype=torch.long)))
+
+
+def test_the_continuation_keeps_the_space_after_the_prompt(tiny_model, tiny_tokenizer):
+    """Decoded alone, a continuation whose first token starts a word lost its space
+    ("Era uma vez" + "de" instead of " de"); the prompt and its continuation read as one text."""
+    vocab = tiny_tokenizer.get_vocab()
+    word = next(t for t in ("\u2581de", "\u2581a", "\u2581o") if t in vocab)
+    # A model that always says the same word: its lm_head output is pushed towards that token.
+    hook = tiny_model.lm_head.register_forward_hook(
+        lambda module, inputs, out: out.index_fill(-1, torch.tensor([vocab[word]]), 1e4))
+    try:
+        cfg = SamplingConfig(max_new_tokens=3, temperature=0.0, stop_at_eos=False)
+        for prompt in ("Era uma vez", "O Brasil é"):
+            text = generate(tiny_model, tiny_tokenizer, prompt, cfg)
+            assert text == " " + " ".join([word[1:]] * 3), text
+            ids = tiny_tokenizer(prompt)["input_ids"] + [vocab[word]] * 3
+            assert prompt + text == tiny_tokenizer.decode(ids, skip_special_tokens=True)
+    finally:
+        hook.remove()

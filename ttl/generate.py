@@ -114,7 +114,11 @@ def stream(model, tokenizer, prompt: str, cfg: SamplingConfig | None = None, **o
         cfg = SamplingConfig(**overrides)
     elif overrides:
         cfg = SamplingConfig(**{**cfg.__dict__, **overrides})
-    ids = torch.tensor([tokenizer(prompt)["input_ids"]])
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    ids = torch.tensor([prompt_ids])
+    # The continuation is decoded after the prompt, not alone: alone, its first word would
+    # lose the space in front of it ("Era uma vez" + "de" instead of " de").
+    prefix = tokenizer.decode(prompt_ids, skip_special_tokens=True)
     new: list[int] = []
     text_so_far = ""
     for tok in generate_ids(model, ids, cfg, eos_token_id=tokenizer.eos_token_id):
@@ -124,7 +128,8 @@ def stream(model, tokenizer, prompt: str, cfg: SamplingConfig | None = None, **o
         new.append(token)
         # Decode the whole continuation each time: byte-fallback tokens only form a
         # character together, so the text grows by whatever became printable.
-        text = tokenizer.decode(new, skip_special_tokens=True)
+        full = tokenizer.decode(prompt_ids + new, skip_special_tokens=True)
+        text = full[len(prefix):] if full.startswith(prefix) else tokenizer.decode(new, skip_special_tokens=True)
         if text.endswith("\ufffd"):
             continue
         piece, text_so_far = text[len(text_so_far):], text

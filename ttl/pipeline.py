@@ -328,10 +328,25 @@ def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False, build
     if not expect.problems():
         return run.hf_model_dir
     _log(f"exporting to Hugging Face format in {run.hf_model_dir}", quiet)
-    save_hf(model, run.hf_model_dir, tokenizer=tokenizer)
+    save_hf(model, run.hf_model_dir, tokenizer=tokenizer, card=_export_card(profile, run, model, expect))
     write_manifest(run.hf_model_dir, "export", digest=digest_tree(run.hf_model_dir), inputs=expect.inputs,
                    config=expect.config, profile=profile.name)
     return run.hf_model_dir
+
+
+def _export_card(profile: Profile, run: RunDir, model, expect: Expectation) -> str:
+    """The export's model card, from the run's own facts: config, corpus, last metrics, checkpoint."""
+    from .export import model_card
+
+    metrics = {}
+    history = run.checkpoints_dir / "metrics.jsonl"
+    if history.is_file():
+        rows = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
+        last = next((r for r in reversed(rows) if "val_loss" in r), rows[-1] if rows else {})
+        metrics = {k: last[k] for k in ("step", "tokens", "loss", "val_loss", "val_ppl") if k in last}
+    return model_card(model.config, name=f"ttl-{profile.name}", language=profile.data.language,
+                      corpus=profile.data.corpus, parameters=model.num_parameters(), metrics=metrics,
+                      manifest={"config": expect.config, "profile": profile.name})
 
 
 # --------------------------------------------------------------------------- classifiers

@@ -53,6 +53,22 @@ def build_prompt(task: Task | str, row: dict, shots: list[dict]) -> str:
     return "\n\n".join([*(_shot_text(task, s) for s in shots), task.prompt(row)])
 
 
+def split_context(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """``(context tokens, continuation tokens)`` as lm-evaluation-harness scores an answer:
+    the two texts encoded together, split where the context's own encoding ends.
+
+    Encoded alone, " Sim" becomes ['▁', '▁S', 'im'] with a SentencePiece-style tokenizer (a
+    word start of its own, then the word); after "Resposta:" it is ['▁S', 'im']. Scoring the
+    lone encoding adds the cost of a token the model never has to predict.
+    """
+    whole = tokenizer(context + continuation)["input_ids"]
+    head = tokenizer(context)["input_ids"]
+    if whole[:len(head)] != head:
+        # The context's last token merged with the continuation's first: split where they differ.
+        head = head[:next(i for i, (a, b) in enumerate(zip(whole, head)) if a != b)]
+    return whole[:len(head)], whole[len(head):]
+
+
 def _fit(ids: list[int], limit: int) -> tuple[list[int], bool]:
     """Keep the end of the prompt (the query) when it does not fit the context."""
     return (ids[-limit:], True) if len(ids) > limit else (ids, False)
@@ -95,8 +111,10 @@ def evaluate_task(model, tokenizer, task: Task | str, dataset, *, num_fewshot: i
         ids, cut = _fit(tokenizer(prompt)["input_ids"], limit)
         truncated += cut
         if mode == "loglik":
-            scores = {lab: _loglik(model, ids, tokenizer(ans, add_special_tokens=False)["input_ids"])
-                      for lab, ans in task.choices.items()}
+            scores = {}
+            for lab, ans in task.choices.items():
+                context, answer_ids = split_context(tokenizer, prompt, ans)
+                scores[lab] = _loglik(model, _fit(context, limit)[0], answer_ids)
             pred, answer = max(scores, key=scores.get), None
         else:
             cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)

@@ -24,9 +24,11 @@ from tqdm.auto import tqdm
 from ..config import FinetuneConfig
 from ..data.loaders import stratified_subset, warn_if_one_class
 from ..eval.metrics import accuracy, macro_f1, majority_baseline
+from ..export.card import classifier_card
 from ..io import atomic_dir, atomic_write_json
 from ..manifest import MANIFEST
 from ..tasks import Task, get_task, task_names
+from ..tokenizer.train import pin_tokenizer_class
 
 
 def classification_task(name: str | Task) -> Task:
@@ -166,6 +168,9 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             atomic_write_json(tmp / "metrics.json", result)
+            (tmp / "README.md").write_text(classifier_card(spec, {k: v for k, v in result.items()
+                                                                 if k.startswith("test_")}), encoding="utf-8")
+            pin_tokenizer_class(tmp)
             if manifest is not None:  # inside the folder before it is swapped in: both or neither
                 atomic_write_json(tmp / MANIFEST, manifest)
         result["path"] = str(out_dir)

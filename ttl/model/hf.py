@@ -214,19 +214,27 @@ def to_hf(model: Llama):
     return hf_model.train(model.training)
 
 
-def save_hf(model: Llama, out_dir: str | os.PathLike, tokenizer=None) -> Path:
+def save_hf(model: Llama, out_dir: str | os.PathLike, tokenizer=None, *, card: str | None = None) -> Path:
     """Write ``model`` (and ``tokenizer``) as a Hugging Face folder that
     ``AutoModelForCausalLM.from_pretrained(out_dir)`` loads: config.json + model.safetensors.
 
-    Atomic: everything goes into a temporary folder next to ``out_dir``, which then replaces
+    With a model card (README.md: ``card``, or one made from the config) and the cards'
+    sampling settings in generation_config.json. Atomic: everything goes into a temporary folder next to ``out_dir``, which then replaces
     ``out_dir`` whole (:func:`ttl.io.atomic_dir`), so a crash never leaves a half-written model behind.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another output path")
+    from ttl.export.card import SAMPLING_DEFAULTS, model_card
+    from ttl.tokenizer.train import pin_tokenizer_class
+
     hf_model = to_hf(model)
+    hf_model.generation_config.update(**SAMPLING_DEFAULTS)   # the model cards' sampling settings
     with atomic_dir(out_dir) as tmp:
         hf_model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
+            pin_tokenizer_class(tmp)   # loads in transformers 4.x too, not only the class of 5.x
+        (tmp / "README.md").write_text(card or model_card(model.config, parameters=model.num_parameters()),
+                                       encoding="utf-8")
     return out_dir

@@ -251,11 +251,11 @@ def save_tokenizer(tokenizer, out_dir: str | os.PathLike) -> Path:
         raise ValueError(f"{out} exists and is not a folder; choose another out_dir for the tokenizer")
     with atomic_dir(out) as tmp:
         tokenizer.save_pretrained(str(tmp))
-        _pin_tokenizer_class(tmp)
+        pin_tokenizer_class(tmp)
     return out
 
 
-def _pin_tokenizer_class(folder: Path) -> None:
+def pin_tokenizer_class(folder: Path) -> None:
     """Name ``PreTrainedTokenizerFast`` in tokenizer_config.json.
 
     In transformers 5, ``LlamaTokenizerFast`` is an alias of ``LlamaTokenizer``, whose
