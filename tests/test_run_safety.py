@@ -198,3 +198,17 @@ def test_a_tokenizer_smaller_than_asked_says_so(tmp_path, capsys):
                  "--vocab-size", "2000"]) == 0
     captured = capsys.readouterr()
     assert "warning: asked for 2,000 tokens" in captured.err and "(asked for 2000)" in captured.out
+
+
+def test_unusable_checkpoints_are_kept_aside_not_mixed_with_a_new_run(trained, tiny_tokens):
+    """Checkpoints of an older ttl (trainer.pt) cannot be resumed: a new run starts beside them."""
+    root = trained.checkpoints_dir
+    for step in ("step_0000004", "step_0000008"):
+        (root / step / "trainer.json").unlink()
+        (root / step / "trainer.pt").write_bytes(b"old format")
+    with pytest.warns(CheckpointWarning, match="no intact checkpoint"):
+        result = pretrain(tiny_profile(max_steps=4, save_every=2, log_every=2), trained, tokens_dir=tiny_tokens,
+                          show_progress=False)
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000004"]
+    assert result.checkpoint == root / "step_0000004"
+    assert (trained.root / "checkpoints.old-1" / "step_0000008" / "trainer.pt").is_file()

@@ -452,8 +452,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
 
+    said = set()
+
     def one_line(message, category, filename, lineno, file=None, line=None):
-        print(f"ttl {args.command}: warning: {message}", file=sys.stderr)
+        if str(message) not in said:   # the same finding reported by two stages is said once
+            said.add(str(message))
+            print(f"ttl {args.command}: warning: {message}", file=sys.stderr)
 
     try:
         with _held, warnings.catch_warnings():

@@ -31,8 +31,8 @@ from ..data.packing import TokenBlocks, open_blocks, read_meta
 from ..io import atomic_write_jsonl, move_aside
 from ..manifest import StaleError, differences, read_manifest
 from ..runs import RunDir
-from .checkpoint import (latest_checkpoint, load_checkpoint_model, load_model_weights, load_trainer_state,
-                         save_checkpoint)
+from .checkpoint import (STEP_PATTERN, latest_checkpoint, load_checkpoint_model, load_model_weights,
+                         load_trainer_state, save_checkpoint)
 from .schedule import lr_at
 
 # Dense bf16 peak of common training GPUs (data sheets, SXM parts), for MFU (model FLOPs
@@ -284,6 +284,14 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
         aside = move_aside(ckpt_root, "old")
         if show_progress:
             print(f"[ttl] starting over: the previous run is kept as {aside}", flush=True)
+    if main and resume and ckpt_root.is_dir() and latest_checkpoint(ckpt_root, warn=False) is None \
+            and any(STEP_PATTERN.fullmatch(p.name) for p in ckpt_root.iterdir()):
+        # Checkpoints, but none usable (damaged, or written by an older ttl): a fresh run must
+        # not mix its steps with theirs, so they are kept aside, never pruned as if they were ours.
+        latest_checkpoint(ckpt_root, warn=True)
+        aside = move_aside(ckpt_root, "old")
+        print(f"[ttl] no intact checkpoint to resume: training from scratch; the old ones are kept as {aside}",
+              flush=True)
     accelerator.wait_for_everyone()   # every process sees the same checkpoint folder
     if resume and (last := latest_checkpoint(ckpt_root, warn=main)) is not None:
         _refuse_foreign(last, manifest)
