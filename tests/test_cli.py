@@ -96,3 +96,18 @@ def test_tokenizer_command_writes_into_the_run_folder_never_over_it(tmp_path, mo
     (tmp_path / "c.jsonl").write_text("".join(f'{{"text": "frase número {i} do corpus."}}\n' for i in range(50)))
     assert main(["tokenizer", "train", "--input", "c.jsonl", "--out", "tok", "--vocab-size", "300"]) == 0
     assert read_manifest(tmp_path / "tok")["stage"] == "tokenizer"
+
+
+def test_sft_and_dpo_run_from_a_run_folder(small_run, tmp_path, monkeypatch, capsys):
+    from helpers import copy_run
+    from ttl.manifest import read_manifest
+
+    profile, run = small_run
+    copy = copy_run(run, tmp_path)
+    monkeypatch.setattr("ttl.cli.load_profile", lambda *a, **k: profile)
+    assert main(["sft", "--out", str(copy.root), "--steps", "2"]) == 0
+    assert main(["dpo", "--out", str(copy.root), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "instruction-tuned model in" in out and "preference-tuned model in" in out
+    assert read_manifest(copy.root / "chat" / "sft")["stage"] == "sft"
+    assert read_manifest(copy.root / "chat" / "dpo")["inputs"]

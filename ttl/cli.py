@@ -13,6 +13,7 @@
     ttl status --out RUN                             each stage: fresh, stale (and why) or missing
     ttl tasks                                        the registered tasks and their data
     ttl plan --profile ttl-460m --gpus 8xH100        hours, energy, cost, disk, memory of the full run
+    ttl sft --out RUN; ttl dpo --out RUN --measure   chat tuning (chapter 10)
 
 ``--out RUN`` is a run folder (see ``ttl.runs``); without it the default
 ``runs/<profile>`` of the checkout is used. ``--data NAME=SOURCE`` (repeatable) reads a task's
@@ -234,6 +235,31 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_sft(args) -> int:
+    from .chat.stages import chat_dir, ensure_sft
+
+    profile = _profile(args)
+    run = _run(args, profile)
+    overrides = {k: v for k, v in (("max_steps", args.steps), ("lr", args.lr)) if v is not None}
+    ensure_sft(profile, run, data=args.chat_data, overrides=overrides or None)
+    print(f"[ttl] instruction-tuned model in {chat_dir(run, 'sft')}")
+    return 0
+
+
+def cmd_dpo(args) -> int:
+    from .chat.stages import chat_dir, effect_table, ensure_dpo, measure_effect
+
+    profile = _profile(args)
+    run = _run(args, profile)
+    overrides = {k: v for k, v in (("max_steps", args.steps), ("lr", args.lr), ("beta", args.beta))
+                 if v is not None}
+    ensure_dpo(profile, run, data=args.chat_data, overrides=overrides or None)
+    print(f"[ttl] preference-tuned model in {chat_dir(run, 'dpo')}")
+    if args.measure:
+        print(effect_table(measure_effect(profile, run, pref_data=args.chat_data)))
+    return 0
+
+
 def cmd_export(args) -> int:
     from .pipeline import ensure_hf_model
 
@@ -402,6 +428,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_run(sub.add_parser("finetune", help="fine-tune a classifier"))
     p.add_argument("--task", required=True, type=_task_name, help=f"one of {', '.join(classification)}")
     p.set_defaults(func=cmd_finetune)
+
+    p = with_run(sub.add_parser("sft", help="instruction-tune the pretrained model (assistant-only loss)"))
+    p.add_argument("--chat-data", default=None, metavar="SOURCE",
+                   help="conversations: local file/folder or hub:NAME (default: the embedded chat sample)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.set_defaults(func=cmd_sft)
+
+    p = with_run(sub.add_parser("dpo", help="preference-tune the instruction-tuned model with DPO"))
+    p.add_argument("--chat-data", default=None, metavar="SOURCE",
+                   help="preference triples: local file/folder or hub:NAME (default: the embedded sample)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--beta", type=float, default=None)
+    p.add_argument("--measure", action="store_true", help="print the before/after effect table")
+    p.set_defaults(func=cmd_dpo)
 
     p = with_run(sub.add_parser("export", help="export to Hugging Face format"))
     p.add_argument("--to", default=None, help="copy the exported folder here too")
