@@ -15,6 +15,7 @@ from ttl.chat.sft import IGNORE_INDEX, collate, masked_lm_loss, naive_labels, sf
 from ttl.chat.template import (CHAT_TEMPLATE, ChatFormatError, add_chat_template, encode_chat,
                                instruction_to_messages, parse_reply, render)
 from ttl.data.readers import DataError
+from ttl.model import from_hf, to_hf
 from ttl.special_tokens import EOS_ID, PAD_ID
 
 
@@ -221,7 +222,7 @@ def test_masked_loss_equals_trl_sft_trainer(chat_tok, sft_rows, tmp_path):
     from datasets import Dataset
 
     model = chat_model()
-    hf = model.to_hf()
+    hf = to_hf(model)
     convs = [r["messages"] for r in sft_rows["train"][:6]]
     args = trl.SFTConfig(output_dir=str(tmp_path / "trl"), assistant_only_loss=True, report_to=[],
                          per_device_train_batch_size=len(convs), max_length=None, use_cpu=True,
@@ -323,7 +324,7 @@ def test_dpo_loss_equals_trl_dpo_trainer(chat_tok, pref_rows, tmp_path, beta):
     args = trl.DPOConfig(output_dir=str(tmp_path / "trl"), beta=beta, report_to=[], max_length=None,
                          per_device_train_batch_size=len(triples), use_cpu=True, dataset_num_proc=None,
                          bf16=False, fp16=False)
-    trainer = trl.DPOTrainer(model=policy.to_hf(), ref_model=reference.to_hf(), args=args, train_dataset=ds,
+    trainer = trl.DPOTrainer(model=to_hf(policy), ref_model=to_hf(reference), args=args, train_dataset=ds,
                              processing_class=chat_tok)
     their_batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(triples))])
     their_loss = trainer.compute_loss(trainer.model, dict(their_batch))
@@ -332,7 +333,7 @@ def test_dpo_loss_equals_trl_dpo_trainer(chat_tok, pref_rows, tmp_path, beta):
     assert torch.equal(ours["input_ids"][ours["attention_mask"].bool()],
                        their_batch["input_ids"][ours["attention_mask"].bool()])
     # the weights TRL computed with, in our model (both ways: the conversion itself is tested elsewhere)
-    our_policy, our_reference = Llama.from_hf(trainer.model), Llama.from_hf(trainer.ref_model)
+    our_policy, our_reference = from_hf(trainer.model), from_hf(trainer.ref_model)
     loss, metrics = dpo_batch_loss(our_policy, our_reference, ours, beta)
     torch.testing.assert_close(loss, their_loss.detach().float(), rtol=0, atol=1e-5)
     mode = "train" if trainer.model.training else "eval"

@@ -576,17 +576,3 @@ class Llama(nn.Module):
                     no_decay.append(param)
         return [{"params": decay, "weight_decay": float(weight_decay)},
                 {"params": no_decay, "weight_decay": 0.0}]
-
-    # ---- conversion to and from transformers (implemented in ttl.model.hf)
-
-    @classmethod
-    def from_hf(cls, hf_model, **overrides) -> "Llama":
-        """A Llama with the weights of a ``transformers`` LlamaForCausalLM (or a folder holding one).
-        ``overrides`` change ModelConfig fields that do not affect the weights, e.g. attn_impl."""
-        from ttl.model.hf import from_hf
-        return from_hf(hf_model, **overrides)
-
-    def to_hf(self):
-        """The same weights as a ``transformers.LlamaForCausalLM``."""
-        from ttl.model.hf import to_hf
-        return to_hf(self)
