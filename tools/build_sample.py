@@ -439,25 +439,51 @@ def _informal(text: str, rng: random.Random, level: int) -> str:
     return text
 
 
+# The template lists of data/sources/hatebr/comments.yaml: (list, level, share of its class).
+HATEBR_OFFENSIVE = (("nivel_1", 1, 0.2), ("sarcasmo", 1, 0.15), ("nivel_2", 2, 0.25),
+                    ("insultos_sem_palavrao", 2, 0.15), ("nivel_3", 3, 0.25))
+HATEBR_CIVIL = (("criticas", 0, 0.2), ("critica_dura", 0, 0.2), ("palavrao_sem_ofensa", 0, 0.15),
+                ("ofensa_citada", 0, 0.15), ("neutros", 0, 0.15), ("apoios", 0, 0.15))
+
+
+def _shares(total: int, shares: list[float]) -> list[int]:
+    """``total`` cut by ``shares`` (rounded; the last part takes the remainder)."""
+    counts = [round(total * share) for share in shares[:-1]]
+    return counts + [total - sum(counts)]
+
+
 def build_hatebr(root: Path | None = None, n_per_class: int = 600, seed: int = SEED) -> dict[str, list[dict]]:
-    """Compose HateBR-shaped comments: half offensive (levels 1-3 in equal shares), half not."""
+    """Compose HateBR-shaped comments: half offensive, half not, each class made of several kinds.
+
+    Every template belongs to one split only (the templates with a ``{tema}`` slot are cut
+    70/15/15 per kind; the few with fewer slots stay in train), so a
+    classifier is tested on comments whose wording it has never seen, and no kind of comment
+    gives its label away by a word, an emoji or a template.
+    """
     root = root or data_dir()
     parts = _load_yaml(root / "sources" / "hatebr" / "comments.yaml")
     rng = random.Random(seed + 1)
-    plan = [(parts["nivel_1"], 1), (parts["nivel_2"], 2), (parts["nivel_3"], 3)]
-    civil = [(parts["criticas"], 0.4), (parts["neutros"], 0.25), (parts["apoios"], 0.35)]
-    rows, seen = [], set()
+    kinds = HATEBR_OFFENSIVE + HATEBR_CIVIL
+    templates: dict[str, dict[str, list[str]]] = {}
+    for name, _level, _share in kinds:
+        # Templates with a {tema} make 24 comments or more; they are cut across the splits,
+        # and the few that make ten comments or one (an {alvo} only, or no slot) stay in train.
+        roomy = [t for t in parts[name] if "{tema}" in t]
+        by_split = _assign_groups(roomy, rng)
+        by_split["train"] += [t for t in parts[name] if t not in roomy]
+        templates[name] = by_split
+    seen: set = set()
 
-    def make(templates: list[str], level: int, count: int) -> None:
-        emojis = parts["emojis_ofensivos"] if level else parts["emojis_civis"]
-        made, attempts = 0, 0
-        while made < count:
+    def make(split: str, name: str, level: int, count: int) -> list[dict]:
+        rows, attempts = [], 0
+        while len(rows) < count:
             attempts += 1
             if attempts > count * 200:
-                raise DataError(f"HateBR sources cannot make {count} distinct level-{level} "
-                                "comments; add templates to data/sources/hatebr/comments.yaml")
-            emoji = rng.choice(emojis) if rng.random() < 0.6 else ""
-            template, alvo, tema = rng.choice(templates), rng.choice(parts["alvos"]), rng.choice(parts["temas"])
+                raise DataError(f"HateBR sources cannot make {count} distinct {name!r} comments for "
+                                f"{split}; add templates to data/sources/hatebr/comments.yaml")
+            emoji = rng.choice(parts["emojis"]) if rng.random() < 0.6 else ""
+            template = rng.choice(templates[name][split])
+            alvo, tema = rng.choice(parts["alvos"]), rng.choice(parts["temas"])
             # Two comments that differ only in spelling, emoji or laughter count as the same
             # comment: the content (template and slots used) must be new.
             key = (template, alvo if "{alvo}" in template else "", tema if "{tema}" in template else "")
@@ -467,21 +493,16 @@ def build_hatebr(root: Path | None = None, n_per_class: int = 600, seed: int = S
             text = _informal(_fill_comment(template, alvo, tema, emoji), rng, level)
             rows.append({"instagram_comments": text, "offensive_language": level > 0,
                          "offensiveness_levels": level})
-            made += 1
+        return rows
 
-    for i, (templates, level) in enumerate(plan):
-        make(templates, level, n_per_class // 3 + (1 if i < n_per_class % 3 else 0))
-    shares = [round(n_per_class * share) for _, share in civil]
-    shares[-1] = n_per_class - sum(shares[:-1])
-    for (templates, _), count in zip(civil, shares):
-        make(templates, 0, count)
-    # Stratified split: each label cut 70/15/15, then the rows of a split shuffled together.
-    out = {"train": [], "validation": [], "test": []}
-    for flag in (True, False):
-        for split, items in _assign_groups([r for r in rows if r["offensive_language"] is flag], rng).items():
-            out[split] += items
-    for items in out.values():
-        rng.shuffle(items)
+    out = {}
+    for split, size in _split_sizes(n_per_class).items():
+        rows = []
+        for group in (HATEBR_OFFENSIVE, HATEBR_CIVIL):
+            for (name, level, _), count in zip(group, _shares(size, [k[2] for k in group])):
+                rows += make(split, name, level, count)
+        rng.shuffle(rows)
+        out[split] = rows
     return out
 
 
