@@ -60,3 +60,17 @@ def copy_run(run, tmp_path: Path):
     copy = RunDir(tmp_path / "copy")
     shutil.copytree(run.root, copy.root)
     return copy
+
+
+def load_script(relative_path: str, module_name: str):
+    """Import a script of the repository that is not part of the package (a benchmark, a tool)
+    by its path, as ``module_name``; the caller removes it from ``sys.modules`` when done."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / relative_path
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,23 +1,17 @@
 """The generation benchmark's own machinery (its figures are measured by running it, not here)."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_generation", ROOT / "benchmarks" / "generation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_script("benchmarks/generation.py", "bench_generation")
+    sys.modules.pop("bench_generation", None)
 
 
 def test_round_robin_rotates_the_order(bench):

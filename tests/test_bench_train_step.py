@@ -1,6 +1,5 @@
 """The training-step benchmark's own machinery (its figures are measured by running it, not here)."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -10,19 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import tiny_profile
+from helpers import load_script, tiny_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_train_step", ROOT / "benchmarks" / "train_step.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_script("benchmarks/train_step.py", "bench_train_step")
+    sys.modules.pop("bench_train_step", None)
 
 
 def test_blocks_alternate_and_flip_order(bench):

@@ -8,10 +8,8 @@ loaded here from its path.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,22 +17,12 @@ import py3langid
 import pytest
 from datasets import Dataset, DatasetDict
 
+from helpers import load_script
 from test_data import OTHER, PROSE  # the documents the loader tests use too
 from ttl.data import loaders
 from ttl.data.loaders import load_assin2, load_corpus
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "build_sample.py"
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("build_sample", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-sample = _load_tool()
+sample = load_script("tools/build_sample.py", "build_sample")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from helpers import tiny_profile, write_jsonl
+from helpers import load_script, tiny_profile, write_jsonl
 from ttl.chat import data as chat_data
 from ttl.chat.dpo import collate_pairs, dpo_batch_loss, dpo_loss, pair_example, sequence_logps
 from ttl.chat.sft import IGNORE_INDEX, collate, masked_lm_loss, naive_labels, sft_example, sft_loss
@@ -132,14 +132,9 @@ def test_sample_sizes_splits_and_kinds(sft_rows, pref_rows):
 
 
 def test_builder_is_deterministic_and_matches_the_shipped_files(tmp_path):
-    import importlib.util
     import json
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "build_chat_sample", Path(__file__).resolve().parents[1] / "tools" / "build_chat_sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("tools/build_chat_sample.py", "build_chat_sample")
     built = module.build()
     shipped = chat_data.chat_sample_dir()
     for stem, rows in built.items():

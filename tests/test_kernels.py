@@ -15,7 +15,6 @@ import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before torch/triton/ttl.kernels are imported
 
-import importlib.util
 import math
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import ttl.kernels as K
-from helpers import assert_close_scaled
+from helpers import assert_close_scaled, load_script
 from ttl.kernels import KernelUnavailableError, reference as R
 from ttl.kernels.attention import flash_attention as flash_attention_blocks
 
@@ -424,12 +423,8 @@ def test_flash_attention_bad_input():
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_kernels", ROOT / "benchmarks" / "kernels.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_script("benchmarks/kernels.py", "bench_kernels")
+    sys.modules.pop("bench_kernels", None)
 
 
 def test_bench_bytes_and_flops(bench):
