@@ -326,7 +326,7 @@ def test_teaching_pre_tokenizer_matches_tokenizers(text):
 
 def test_teaching_bpe_learns_the_same_merges_as_tokenizers():
     texts = make_texts(300, seed=3)
-    real = train_tokenizer(texts, 256 + 4 + 60 + 150, show_progress=False)
+    real = train_tokenizer(texts, 256 + 4 + 60 + 150, show_progress=False, sentencepiece_merges=False)
     real_merges = _merges(real)
     assert 50 <= len(real_merges) <= 200
     taught = train_bpe(texts, num_merges=len(real_merges))
@@ -337,14 +337,14 @@ def test_teaching_bpe_learns_the_same_merges_as_tokenizers():
 def test_teaching_bpe_breaks_ties_like_tokenizers():
     # Every pair occurs exactly twice: the order is decided by the tie-breaking rule alone.
     texts = ["ab cd ef gh ba dc", "ab cd ef gh ba dc"]
-    real = train_tokenizer(texts, 300, min_frequency=1, show_progress=False)
+    real = train_tokenizer(texts, 300, min_frequency=1, show_progress=False, sentencepiece_merges=False)
     taught = train_bpe(texts, num_merges=len(_merges(real)), min_frequency=1)
     assert taught.merges == _merges(real)
 
 
 def test_teaching_bpe_encodes_and_decodes_like_the_real_tokenizer():
     texts = make_texts(200, seed=5)
-    real = train_tokenizer(texts, 256 + 4 + 60 + 120, show_progress=False)
+    real = train_tokenizer(texts, 256 + 4 + 60 + 120, show_progress=False, sentencepiece_merges=False)
     taught = train_bpe(texts, num_merges=len(_merges(real)))
     for text in SENTENCES + ROUND_TRIP_CASES:
         assert taught.encode(text) == real.encode(text, add_special_tokens=False), text
@@ -354,7 +354,7 @@ def test_teaching_bpe_encodes_and_decodes_like_the_real_tokenizer():
 
 def test_teaching_bpe_min_frequency_stops_early():
     taught = train_bpe(["abc abd"], num_merges=100, min_frequency=2)
-    real = train_tokenizer(["abc abd"], 400, min_frequency=2, show_progress=False)
+    real = train_tokenizer(["abc abd"], 400, min_frequency=2, show_progress=False, sentencepiece_merges=False)
     assert taught.merges == _merges(real)
     assert len(taught.merges) < 100
 
@@ -462,3 +462,26 @@ def test_spm_honours_max_chars():
     endless = itertools.cycle(TEXTS)
     sp = train_spm(endless, 400, max_chars=20000)
     assert sp.get_piece_size() == 400
+
+
+def test_completed_merges_follow_the_vocabulary_like_sentencepiece():
+    """The trainer's merges plus every other split of each token, ranked by the token's id: the
+    hand-made case where the learned merges alone stop at ["a", "bc"]."""
+    from tokenizers import Tokenizer, models
+
+    from ttl.tokenizer.train import complete_merges
+
+    vocab = {"a": 0, "b": 1, "c": 2, "bc": 3, "ab": 4, "abc": 5}
+    learned = [("b", "c"), ("a", "b"), ("ab", "c")]
+    done = complete_merges({"model": {"vocab": vocab, "merges": [list(m) for m in learned]}})["model"]["merges"]
+    assert [tuple(m) for m in done] == [("b", "c"), ("a", "b"), ("ab", "c"), ("a", "bc")]
+    encode = lambda merges: Tokenizer(models.BPE(vocab=vocab, merges=merges)).encode("abc").tokens  # noqa: E731
+    assert encode(learned) == ["a", "bc"] and encode([tuple(m) for m in done]) == ["abc"]
+
+    texts = make_texts(200, seed=7)
+    full = train_tokenizer(texts, 400, show_progress=False)
+    only = train_tokenizer(texts, 400, show_progress=False, sentencepiece_merges=False)
+    assert full.get_vocab() == only.get_vocab()
+    assert set(_merges(only)) < set(_merges(full))
+    ranks = [full.get_vocab()[a + b] for a, b in _merges(full)]
+    assert ranks == sorted(ranks)

@@ -135,6 +135,40 @@ def _reorder_vocab(tokenizer_json: dict, byte_fallback: bool) -> dict:
     return tokenizer_json
 
 
+def complete_merges(tokenizer_json: dict) -> dict:
+    """Give every token all the merges that make it, ranked by the token's id (SentencePiece's rule).
+
+    The trainer records one merge per token, the one it learned. A SentencePiece BPE model
+    (Llama's, and llama.cpp's "llama" tokenizer) has no merge list: it joins *any* two
+    adjacent pieces whose concatenation is in the vocabulary, best-scored first. The two
+    disagree on rare words: with "bc" learned before "ab" and "abc" learned as "ab"+"c",
+    the trainer's merges turn "abc" into ["a", "bc"] (no merge "a"+"bc"), SentencePiece into
+    ["abc"]. Listing every split of every token at the token's own rank makes the merge list
+    a function of the vocabulary alone, as transformers' own converter of SentencePiece
+    models builds it. The tokenizer then equals its SentencePiece reading with score = -id,
+    which is what lets it travel to llama.cpp unchanged (chapter 11).
+    """
+    model = tokenizer_json["model"]
+    vocab = model["vocab"]
+    learned = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    by_token: dict[str, list[tuple[str, str]]] = {}
+    for a, b in learned:
+        by_token.setdefault(a + b, []).append((a, b))  # the learned merge keeps first place
+    fixed = set(SPECIAL_TOKENS) | set(BYTE_TOKENS)  # matched whole or spelled out, never merged into
+    for token in vocab:
+        if token in fixed:
+            continue
+        known = by_token.setdefault(token, [])
+        for cut in range(1, len(token)):
+            pair = (token[:cut], token[cut:])
+            if pair[0] in vocab and pair[1] in vocab and pair not in known:
+                known.append(pair)
+    merges = [list(pair) for token in sorted(by_token, key=lambda t: vocab.get(t, len(vocab)))
+              for pair in by_token[token] if token in vocab]
+    model["merges"] = merges
+    return tokenizer_json
+
+
 def build_hf_tokenizer(tok: Tokenizer):
     """Wrap a ``tokenizers.Tokenizer`` as a transformers fast tokenizer with Llama's special tokens."""
     from transformers import PreTrainedTokenizerFast
@@ -153,7 +187,7 @@ def build_hf_tokenizer(tok: Tokenizer):
 def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | os.PathLike | None = None, *,
                     byte_fallback: bool = True, split_digits: bool = True, max_chars: int | None = None,
                     show_progress: bool = True, min_frequency: int = 2,
-                    limit_alphabet: int | None = None):
+                    limit_alphabet: int | None = None, sentencepiece_merges: bool = True):
     """Train a SentencePiece-style BPE tokenizer from an iterable of texts.
 
     Args:
@@ -173,6 +207,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | os.Pat
             Default: with byte fallback, ``min(1000, half the non-byte budget)``: rarer
             characters are spelled with byte tokens; without byte fallback, no limit
             (every character seen in training must stay, or it would become ``<unk>``).
+        sentencepiece_merges: list every merge that makes each token (:func:`complete_merges`),
+            so the tokenizer behaves as SentencePiece and llama.cpp read it; ``False`` keeps
+            only the merges the trainer learned (what chapter 2's own BPE is compared with).
 
     Returns:
         a ``transformers.PreTrainedTokenizerFast`` (bos added, eos not, pad = ``<pad>``).
@@ -218,6 +255,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | os.Pat
             "check that the corpus is not empty and that you passed its text column")
 
     data = _reorder_vocab(json.loads(tok.to_str()), byte_fallback)
+    if sentencepiece_merges:
+        data = complete_merges(data)
     tok = Tokenizer.from_str(json.dumps(data, ensure_ascii=False))
     if tok.get_vocab_size() > vocab_size:
         raise ValueError(
@@ -263,12 +302,18 @@ def pin_tokenizer_class(folder: Path) -> None:
     splitting). ``PreTrainedTokenizerFast`` loads tokenizer.json exactly as trained, in
     transformers 4 and 5 alike, and behaves as a Llama tokenizer (same specials, bos
     added, Metaspace, byte fallback).
+
+    ``model_input_names`` is Llama's too: without it, transformers 4.x's
+    ``PreTrainedTokenizerFast`` also returns ``token_type_ids``, which
+    ``model(**tokenizer(text))`` and ``pipeline("text-classification")`` then pass to a
+    Llama model, whose forward has no such argument (a TypeError).
     """
     path = folder / "tokenizer_config.json"
     config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config.update(bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=PAD,
-                  add_bos_token=True, add_eos_token=False, clean_up_tokenization_spaces=False)
+                  add_bos_token=True, add_eos_token=False, clean_up_tokenization_spaces=False,
+                  model_input_names=["input_ids", "attention_mask"])
     path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
