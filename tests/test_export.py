@@ -52,3 +52,32 @@ def test_a_classifier_card_and_pipeline_input_reproduce_ttl_encoding(small_run, 
     scores = scores[0] if scores and isinstance(scores[0], list) else scores   # one input: one list
     by_label = {s["label"]: s["score"] for s in scores}
     assert by_label["ENTAILED"] == pytest.approx(float(expected[1]), abs=1e-5)
+
+
+def test_the_card_gains_co2_and_few_shot_results_without_making_the_export_stale(small_run, tmp_path):
+    from helpers import copy_run
+    from ttl.io import atomic_write_json
+    from ttl.manifest import read_manifest
+    from ttl.pipeline import ensure_hf_model
+    from ttl.train.loop import _add_emissions
+
+    profile, run = small_run
+    run = copy_run(run, tmp_path)
+    meta, _ = front_matter(run.hf_model_dir / "README.md")
+    assert meta["widget"][0]["text"] == "Era uma vez" and "model-index" not in meta
+    digest = read_manifest(run.hf_model_dir)["digest"]
+    for co2 in (0.002, 0.001):     # two training sessions (a resumed run) add up
+        total = _add_emissions(run.checkpoints_dir, {"co2_kg": co2, "energy_kwh": 0.01}, country="BRA", steps=(0, 4))
+    assert total["co2_kg"] == pytest.approx(0.003) and len(total["sessions"]) == 2
+    atomic_write_json(run.reports_dir / "fewshot.json",
+                      [{"task": "assin2_rte", "num_fewshot": 3, "macro_f1": 0.4321, "accuracy": 0.5},
+                       {"task": "assin2_sts", "num_fewshot": 5, "pearson": 0.123}])
+    ensure_hf_model(profile, run, build=False)
+    meta, text = front_matter(run.hf_model_dir / "README.md")
+    assert meta["co2_eq_emissions"] == {"emissions": 3.0, "source": "CodeCarbon", "training_type": "pre-training",
+                                        "geographical_location": "BRA"}
+    results = meta["model-index"][0]["results"]
+    assert [r["dataset"]["type"] for r in results] == ["nilc-nlp/assin2", "nilc-nlp/assin2"]
+    assert results[0]["metrics"][0] == {"type": "macro_f1", "name": "F1-macro (3-shot)", "value": 43.21}
+    assert results[1]["metrics"][0]["type"] == "pearson" and "3 g CO2eq" in text
+    assert read_manifest(run.hf_model_dir)["digest"] == digest       # the model did not change

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Profile, load_profile
-from .io import atomic_write_json, move_aside
+from .io import atomic_dir, atomic_write_json, move_aside
 from .manifest import (MANIFEST, StaleError, differences, digest_data, digest_dataset, digest_file, digest_stat,
                        digest_tokenizer, digest_tree, read_manifest, write_manifest)
 from .runs import RunDir
@@ -314,29 +314,49 @@ def _hf_expectation(profile: Profile, run: RunDir) -> Expectation:
                        _fix("export", run, profile), lambda f: (f / "config.json").is_file())
 
 
+# The card describes the model and gains facts after the export (evaluation results): it is left
+# out of the export's digest, so refreshing it never makes the classifiers built on it stale.
+CARD = "README.md"
+
+
 def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False, build: bool = True) -> Path:
     """A Hugging Face model folder (LlamaForCausalLM + tokenizer) of the run's latest checkpoint.
 
     With ``build=False`` (``ttl export``) the checkpoint must already exist and fit the profile;
-    the export itself is written (or rewritten) either way: it is this stage's own artifact.
+    the export itself is written (or rewritten) either way: it is this stage's own artifact. A
+    fresh export gets its model card rewritten when the run's facts changed (``ttl eval`` ran).
     """
+    from .io import atomic_write_text
     from .model.hf import save_hf
 
     model = ensure_checkpoint(profile, run, quiet=quiet, build=build)
     tokenizer = ensure_tokenizer(profile, run, quiet=quiet, build=build)
     expect = _hf_expectation(profile, run)
+    card = _export_card(profile, run, model, expect)
     if not expect.problems():
+        path = run.hf_model_dir / CARD
+        if not path.is_file() or path.read_text(encoding="utf-8") != card:
+            atomic_write_text(path, card)
         return run.hf_model_dir
     _log(f"exporting to Hugging Face format in {run.hf_model_dir}", quiet)
-    save_hf(model, run.hf_model_dir, tokenizer=tokenizer, card=_export_card(profile, run, model, expect))
-    write_manifest(run.hf_model_dir, "export", digest=digest_tree(run.hf_model_dir), inputs=expect.inputs,
-                   config=expect.config, profile=profile.name)
+    save_hf(model, run.hf_model_dir, tokenizer=tokenizer, card=card)
+    write_manifest(run.hf_model_dir, "export", digest=digest_tree(run.hf_model_dir, exclude=(MANIFEST, CARD)),
+                   inputs=expect.inputs, config=expect.config, profile=profile.name)
     return run.hf_model_dir
 
 
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _export_card(profile: Profile, run: RunDir, model, expect: Expectation) -> str:
-    """The export's model card, from the run's own facts: config, corpus, last metrics, checkpoint."""
+    """The export's model card, from the run's own facts: config, corpus, last metrics, checkpoint,
+    the training's CO2 (when tracked) and the few-shot results of ``ttl eval`` (when run)."""
     from .export import model_card
+    from .train.loop import EMISSIONS_FILE
 
     metrics = {}
     history = run.checkpoints_dir / "metrics.jsonl"
@@ -344,9 +364,47 @@ def _export_card(profile: Profile, run: RunDir, model, expect: Expectation) -> s
         rows = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
         last = next((r for r in reversed(rows) if "val_loss" in r), rows[-1] if rows else {})
         metrics = {k: last[k] for k in ("step", "tokens", "loss", "val_loss", "val_ppl") if k in last}
+    evaluations = _read_json(run.reports_dir / "fewshot.json")
     return model_card(model.config, name=f"ttl-{profile.name}", language=profile.data.language,
                       corpus=profile.data.corpus, parameters=model.num_parameters(), metrics=metrics,
-                      manifest={"config": expect.config, "profile": profile.name})
+                      manifest={"config": expect.config, "profile": profile.name},
+                      emissions=_read_json(run.checkpoints_dir / EMISSIONS_FILE),
+                      evaluations=evaluations if isinstance(evaluations, list) else None)
+
+
+def gguf_file(run: RunDir, profile: Profile, quant: str) -> Path:
+    """Where ``ttl export --format gguf --quant QUANT`` writes: ``RUN/gguf/QUANT/ttl-PROFILE-QUANT.gguf``."""
+    return run.gguf_dir(quant) / f"ttl-{profile.name}-{quant.lower()}.gguf"
+
+
+def _gguf_expectation(profile: Profile, run: RunDir, quant: str) -> Expectation:
+    folder = run.gguf_dir(quant)
+    name = gguf_file(run, profile, quant).name
+    return Expectation("GGUF export", folder, {"hf_model": _digest_of(run.hf_model_dir)}, {"quant": quant.lower()},
+                       _fix(f"export --format gguf --quant {quant}", run, profile),
+                       lambda f: (f / name).is_file())
+
+
+def ensure_gguf(profile: Profile, run: RunDir, quant: str = "f16", *, quiet: bool = False,
+                build: bool = True) -> Path:
+    """The run's model as one GGUF file for llama.cpp (:mod:`ttl.export.gguf`), from the HF export.
+
+    Like the HF export, the file is this stage's own artifact: written when missing or when
+    the export it came from changed (the old one kept aside); ``build`` governs the stages before.
+    """
+    from .export.gguf import export_gguf
+
+    hf_dir = ensure_hf_model(profile, run, quiet=quiet, build=build)
+    expect = _gguf_expectation(profile, run, quant)
+    target = gguf_file(run, profile, quant)
+    if _reuse(expect, build=True, quiet=quiet):
+        return target
+    _log(f"writing {target.name} ({quant}) for llama.cpp", quiet)
+    with atomic_dir(expect.folder) as tmp:
+        export_gguf(hf_dir, tmp / target.name, quant=quant, name=f"ttl-{profile.name}")
+        write_manifest(tmp, "gguf", digest=digest_file(tmp / target.name), inputs=expect.inputs,
+                       config=expect.config, profile=profile.name)
+    return target
 
 
 # --------------------------------------------------------------------------- classifiers
@@ -424,6 +482,8 @@ def run_status(profile: Profile, run: RunDir) -> list[dict[str, Any]]:
             rows[-1].update(state="partial", why=[f"step {step} of {profile.train.max_steps}; "
                                                   "`ttl pretrain` resumes it"])
     add(_hf_expectation(profile, run), "hf_model", run.hf_model_dir)
+    for folder in sorted((run.root / "gguf").glob("*/")):
+        add(_gguf_expectation(profile, run, folder.name), f"gguf {folder.name}", folder)
     for task in all_tasks("classification"):
         folder = run.classifier_dir(task.name)
         if not folder.exists():

@@ -81,6 +81,9 @@ class RunDir:
     def hf_model_dir(self) -> Path:
         return self._sub("hf_model")
 
+    def gguf_dir(self, quant: str) -> Path:
+        return self._sub("gguf") / quant.lower()
+
     @property
     def reports_dir(self) -> Path:
         return self._sub("reports")

@@ -17,6 +17,16 @@ SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.2, "top_k": 20, "top_p"
                      "repetition_penalty": 1.2, "max_new_tokens": 150}
 
 
+# Prompts for the Hub's inference widget, by language (a language not listed gets none).
+WIDGET_PROMPTS = {"pt": ["Era uma vez", "A capital do Brasil é", "Receita de bolo de cenoura:"],
+                  "en": ["Once upon a time", "The capital of France is"],
+                  "es": ["Había una vez", "La capital de México es"]}
+
+# Which of ttl's few-shot result keys is the Portuguese leaderboard's metric of each kind.
+_LEADERBOARD_METRICS = (("f1_macro", "F1-macro"), ("macro_f1", "F1-macro"), ("pearson", "Pearson"),
+                        ("accuracy", "accuracy"))
+
+
 def _front_matter(meta: dict[str, Any]) -> str:
     lines = ["---"]
     for key, value in meta.items():
@@ -28,13 +38,46 @@ def _front_matter(meta: dict[str, Any]) -> str:
     return "\n".join(lines + ["---", ""])
 
 
+def co2_metadata(emissions: dict | None) -> dict | None:
+    """The Hub's ``co2_eq_emissions`` block (grams) from the run's CodeCarbon total, if tracked."""
+    if not emissions or emissions.get("co2_kg") is None:
+        return None
+    return {"emissions": round(float(emissions["co2_kg"]) * 1000, 3), "source": emissions.get("source", "CodeCarbon"),
+            "training_type": "pre-training", "geographical_location": emissions.get("country_iso_code", "unknown")}
+
+
+def model_index(name: str, evaluations: list[dict] | None) -> list[dict] | None:
+    """The Hub's ``model-index`` from ``ttl eval`` results (reports/fewshot.json): one result per task."""
+    from ..tasks import get_task
+
+    results = []
+    for res in evaluations or []:
+        task = get_task(res["task"])
+        metrics = [{"type": key, "name": f"{label} ({res.get('num_fewshot', 0)}-shot)", "value": round(100 * res[key], 2)
+                    if key != "pearson" else round(res[key], 4)}
+                   for key, label in _LEADERBOARD_METRICS if isinstance(res.get(key), (int, float))][:1]
+        if metrics:
+            results.append({"task": {"type": "text-generation", "name": "Text Generation"},
+                            "dataset": {"name": task.name, "type": task.data.hub_name, "split": "test"},
+                            "metrics": metrics})
+    return [{"name": name, "results": results}] if results else None
+
+
 def model_card(config, *, name: str = "ttl-model", language: str = "pt", corpus: str | None = None,
-               parameters: int | None = None, metrics: dict | None = None, manifest: dict | None = None) -> str:
-    """The README.md of an exported causal LM folder."""
+               parameters: int | None = None, metrics: dict | None = None, manifest: dict | None = None,
+               emissions: dict | None = None, evaluations: list[dict] | None = None) -> str:
+    """The README.md of an exported causal LM folder (metadata in the layout of the TeenyTinyLlama
+    cards: language, license, datasets, pipeline tag, widget, CO2, model-index)."""
     meta = {"language": [language], "license": "apache-2.0", "library_name": "transformers",
             "pipeline_tag": "text-generation", "tags": ["llama", "ttl", "text-generation"]}
     if corpus and "/" in corpus and not corpus.startswith((".", "/")):
         meta["datasets"] = [corpus]
+    if language in WIDGET_PROMPTS:
+        meta["widget"] = [{"text": t, "example_title": t} for t in WIDGET_PROMPTS[language]]
+    if co2_metadata(emissions):
+        meta["co2_eq_emissions"] = co2_metadata(emissions)
+    if model_index(name, evaluations):
+        meta["model-index"] = model_index(name, evaluations)
     rows = [("architecture", "Llama (RMSNorm, RoPE, SwiGLU, grouped-query attention), untied head"
              if not config.tie_embeddings else "Llama (RMSNorm, RoPE, SwiGLU, GQA), tied embeddings"),
             ("parameters", f"{parameters:,}" if parameters else "see config.json"),
@@ -43,6 +86,13 @@ def model_card(config, *, name: str = "ttl-model", language: str = "pt", corpus:
             ("context", f"{config.max_seq_len} tokens"), ("vocabulary", f"{config.vocab_size} tokens")]
     if metrics:
         rows += [(k.replace("_", " "), f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    if emissions and emissions.get("co2_kg") is not None:
+        energy = emissions.get("energy_kwh")
+        rows.append(("training emissions", f"{1000 * emissions['co2_kg']:.4g} g CO2eq"
+                     + (f", {energy:.4g} kWh" if energy else "") + " (CodeCarbon)"))
+    for result in (model_index(name, evaluations) or [{"results": []}])[0]["results"]:
+        metric = result["metrics"][0]
+        rows.append((f"{result['dataset']['name']} ({metric['name']})", str(metric["value"])))
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     sampling = ", ".join(f"{k}={v}" for k, v in SAMPLING_DEFAULTS.items())
     made_from = ""
@@ -72,6 +122,15 @@ print(generator("Era uma vez", max_new_tokens=40)[0]["generated_text"])
 ```
 
 `generation_config.json` holds the sampling settings of the TeenyTinyLlama cards ({sampling}).
+
+For llama.cpp (and the tools built on it), `ttl export --format gguf --quant q8_0` writes the
+same model, tokenizer included, as one GGUF file.
+
+## Intended use
+
+Research and teaching: studying how a small language model for `{language}` is built, trained
+and evaluated, and a base for fine-tuning (classification, chat) and for comparison with other
+models. Not for deployment in products or for decisions about people.
 
 ## Limitations
 

@@ -28,7 +28,7 @@ import torch
 
 from ..config import ConfigError, Profile
 from ..data.packing import TokenBlocks, open_blocks, read_meta
-from ..io import atomic_write_jsonl, move_aside
+from ..io import atomic_write_json, atomic_write_jsonl, move_aside
 from ..manifest import StaleError, differences, read_manifest
 from ..runs import RunDir
 from .checkpoint import (STEP_PATTERN, latest_checkpoint, load_checkpoint_model, load_model_weights,
@@ -176,6 +176,23 @@ def available_trackers(names: list[str]) -> list[str]:
         else:
             found.append(name)
     return found
+
+
+EMISSIONS_FILE = "emissions.json"
+
+
+def _add_emissions(ckpt_root: Path, session: dict, *, country: str, steps: tuple[int, int]) -> dict:
+    """Add this session's CodeCarbon figures to the run's total in ``checkpoints/emissions.json``
+    (a resumed run adds up its sessions); the model card reports the total."""
+    path = ckpt_root / EMISSIONS_FILE
+    total = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"co2_kg": 0.0, "energy_kwh": 0.0,
+                                                                                 "sessions": []}
+    for key in ("co2_kg", "energy_kwh"):
+        total[key] = float(total.get(key) or 0.0) + float(session.get(key) or 0.0)
+    total["sessions"].append({**session, "steps": list(steps)})
+    total.update(source="CodeCarbon", country_iso_code=country)
+    atomic_write_json(path, total)
+    return total
 
 
 def tracker_config(profile: Profile) -> dict:
@@ -426,7 +443,8 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     if tracker is not None:
         kg = tracker.stop()
         data = tracker.final_emissions_data  # public attribute, not the private counters
-        emissions = {"co2_kg": kg, "energy_kwh": getattr(data, "energy_consumed", None)}
+        emissions = _add_emissions(ckpt_root, {"co2_kg": kg, "energy_kwh": getattr(data, "energy_consumed", None)},
+                                   country=cfg.country_iso_code, steps=(start_step, total_steps))
     return TrainResult(accelerator.unwrap_model(model), checkpoint, history, emissions)
 
 
