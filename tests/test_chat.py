@@ -304,16 +304,21 @@ def test_answer_mask_covers_only_the_final_answer(chat_tok):
         assert chat_tok.decode(picked) == text
 
 
-@pytest.mark.parametrize("beta", [0.1, 0.5])
-def test_dpo_loss_equals_trl_dpo_trainer(chat_tok, pref_rows, tmp_path, beta):
+@pytest.mark.parametrize("beta,answers", [(0.1, "short"), (0.5, "short"), (0.1, "long")])
+def test_dpo_loss_equals_trl_dpo_trainer(chat_tok, pref_rows, sample_texts, tmp_path, beta, answers):
     trl = pytest.importorskip("trl")
     from datasets import Dataset
-
-    from ttl.model import Llama
 
     reference = chat_model(seed=1)
     policy = perturbed(reference, seed=2)
     triples = pref_rows["train"][:4]
+    if answers == "long":
+        # Sums of ~300 log-probabilities of about -6 each: float32 rounds them to ~1e-4, which beta
+        # passes on to the rewards. In float64 both sides must agree to 1e-5 on everything.
+        reference, policy = reference.double(), policy.double()   # 200-480 tokens a sequence, of different lengths: padding and masks matter
+        prose = " ".join(sample_texts)[:2000]
+        triples = [dict(t, chosen=f"{t['chosen']} {prose[:300 + 40 * i]}", rejected=f"{t['rejected']} {prose[:250]}")
+                   for i, t in enumerate(triples)]
     ds = Dataset.from_list([{"prompt": t["prompt"], "chosen": [{"role": "assistant", "content": t["chosen"]}],
                              "rejected": [{"role": "assistant", "content": t["rejected"]}]} for t in triples])
     args = trl.DPOConfig(output_dir=str(tmp_path / "trl"), beta=beta, report_to=[], max_length=None,
@@ -330,7 +335,7 @@ def test_dpo_loss_equals_trl_dpo_trainer(chat_tok, pref_rows, tmp_path, beta):
     # the weights TRL computed with, in our model (both ways: the conversion itself is tested elsewhere)
     our_policy, our_reference = from_hf(trainer.model), from_hf(trainer.ref_model)
     loss, metrics = dpo_batch_loss(our_policy, our_reference, ours, beta)
-    torch.testing.assert_close(loss, their_loss.detach().float(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(loss.float(), their_loss.detach().float(), rtol=0, atol=1e-5)
     mode = "train" if trainer.model.training else "eval"
     logged = {k: v[-1] for k, v in trainer._metrics[mode].items()}
     for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
@@ -401,3 +406,39 @@ def test_stages_write_manifests_reuse_and_set_aside(small_run, tmp_path):
                                                        "log_every": 1, "max_length": 60},
                               sft_overrides={**tiny, "lr": 5e-4}, quiet=True)
     assert read_manifest(chat_dir(run, "dpo"))["inputs"]["sft"] == read_manifest(sft)["digest"]
+
+
+def test_a_chat_model_exports_with_its_template_and_chats_through_pipeline(small_run, tmp_path):
+    import gguf
+    from transformers import AutoTokenizer, pipeline
+
+    from helpers import copy_run
+    from ttl.chat.stages import ensure_sft
+    from ttl.manifest import StaleError, read_manifest
+    from ttl.pipeline import ensure_chat_export, ensure_gguf
+
+    profile, run = small_run
+    run = copy_run(run, tmp_path)
+    with pytest.raises(StaleError, match="no finished SFT stage .*ttl sft"):
+        ensure_chat_export(profile, run, "sft")
+    ensure_sft(profile, run, overrides={"max_steps": 2, "batch_size": 4, "save_every": 2, "log_every": 1,
+                                        "max_length": 60}, quiet=True)
+    folder = ensure_chat_export(profile, run, "sft", quiet=True)
+    assert folder == run.root / "chat" / "sft" / "hf_model"
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    assert "conversational" in text and '"role": "user"' in text
+    tok = AutoTokenizer.from_pretrained(folder)
+    messages = [{"role": "user", "content": "Qual é a capital do Peru?"}]
+    prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert prompt == "<s><|user|>\nQual é a capital do Peru?</s>\n<|assistant|>\n"
+    chat = pipeline("text-generation", model=str(folder))
+    out = chat(messages, max_new_tokens=4, do_sample=False)[0]["generated_text"]
+    assert out[:-1] == messages and out[-1]["role"] == "assistant"      # a list of messages in and out
+    before = read_manifest(folder)["created"]
+    assert ensure_chat_export(profile, run, "sft", quiet=True) == folder and read_manifest(folder)["created"] == before
+
+    path = ensure_gguf(profile, run, "f16", model="sft", quiet=True)
+    assert path.name == f"ttl-{profile.name}-sft-f16.gguf"
+    field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
+    template = bytes(field.parts[field.data[0]]).decode()
+    assert "<|assistant|>" in template and "{% generation" not in template   # unknown to llama.cpp's Jinja

@@ -104,3 +104,18 @@ def test_set_on_the_command_line(capsys):
     assert _settings(["train.lr=3e-4", "data.max_documents=10", "model.attn_impl=eager"]) == {
         "train": {"lr": "3e-4"}, "data": {"max_documents": 10}, "model": {"attn_impl": "eager"}}
     assert load_profile("smoke", **_settings(["train.lr=3e-4"])).train.lr == 3e-4
+
+
+def test_chat_settings_are_profile_sections(tmp_path):
+    """A custom profile's SFT/DPO settings are its own (they used to fall back to colab's by name)."""
+    from ttl.chat.config import chat_config
+    from ttl.cli import _settings
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ntrain: {seed: 7}\nsft: {max_steps: 5, lr: 1.0e-4}\ndpo: {beta: 0.3}\n")
+    sft, dpo = chat_config(str(path))
+    assert (sft.max_steps, sft.lr, sft.seed, dpo.beta, dpo.max_steps) == (5, 1e-4, 7, 0.3, 30)
+    sft, _ = chat_config(load_profile(str(path), **_settings(["sft.max_steps=9"])))
+    assert sft.max_steps == 9 and sft.lr == 1e-4
+    with pytest.raises(ConfigError, match="sft.batch_size"):
+        load_profile(str(path), sft={"batch_size": 0})

@@ -290,6 +290,44 @@ class EvalConfig(_Section):
 
 
 @dataclass
+class SFTConfig(_Section):
+    """Supervised fine-tuning on conversations (chapter 10); the defaults are the smoke values."""
+
+    section = "sft"
+
+    max_steps: int = _f(60, gt=0)
+    batch_size: int = _f(16, gt=0)
+    lr: float = _f(2e-3, gt=0)
+    weight_decay: float = _f(0.0, ge=0)
+    warmup_steps: int = _f(6, ge=0)
+    max_length: int = _f(128, gt=2)
+    grad_clip: float = _f(1.0, gt=0)
+    seed: int = 1234          # chat_config gives it the profile's train.seed
+    save_every: int = _f(30, gt=0)
+    log_every: int = _f(10, gt=0)
+    include_corpus_instructions: bool = False
+
+
+@dataclass
+class DPOConfig(_Section):
+    """Preference tuning (DPO) from the SFT model (chapter 10); the defaults are the smoke values."""
+
+    section = "dpo"
+
+    beta: float = _f(0.1, gt=0)
+    max_steps: int = _f(30, gt=0)
+    batch_size: int = _f(8, gt=0)
+    lr: float = _f(2e-4, gt=0)
+    weight_decay: float = _f(0.0, ge=0)
+    warmup_steps: int = _f(3, ge=0)
+    max_length: int = _f(128, gt=2)
+    grad_clip: float = _f(1.0, gt=0)
+    seed: int = 1234
+    save_every: int = _f(15, gt=0)
+    log_every: int = _f(10, gt=0)
+
+
+@dataclass
 class Profile:
     name: str
     description: str = ""
@@ -299,6 +337,8 @@ class Profile:
     train: TrainConfig = field(default_factory=TrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
 
     def __post_init__(self) -> None:
         # One source for the vocabulary size and the context length: the model's.
@@ -329,7 +369,8 @@ class Profile:
 
 
 _SECTIONS = {"model": ModelConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
-             "train": TrainConfig, "finetune": FinetuneConfig, "eval": EvalConfig}
+             "train": TrainConfig, "finetune": FinetuneConfig, "eval": EvalConfig, "sft": SFTConfig,
+             "dpo": DPOConfig}
 
 
 def _build(cls: type, values: dict[str, Any] | None, where: str):

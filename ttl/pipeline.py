@@ -372,36 +372,97 @@ def _export_card(profile: Profile, run: RunDir, model, expect: Expectation) -> s
                       evaluations=evaluations if isinstance(evaluations, list) else None)
 
 
-def gguf_file(run: RunDir, profile: Profile, quant: str) -> Path:
-    """Where ``ttl export --format gguf --quant QUANT`` writes: ``RUN/gguf/QUANT/ttl-PROFILE-QUANT.gguf``."""
-    return run.gguf_dir(quant) / f"ttl-{profile.name}-{quant.lower()}.gguf"
+# The models of a run that export: the pretrained one and the two chat-tuned ones (chapter 10).
+EXPORTABLE = ("base", "sft", "dpo")
 
 
-def _gguf_expectation(profile: Profile, run: RunDir, quant: str) -> Expectation:
-    folder = run.gguf_dir(quant)
-    name = gguf_file(run, profile, quant).name
-    return Expectation("GGUF export", folder, {"hf_model": _digest_of(run.hf_model_dir)}, {"quant": quant.lower()},
-                       _fix(f"export --format gguf --quant {quant}", run, profile),
-                       lambda f: (f / name).is_file())
+def _chat_stage(run: RunDir, stage: str) -> Path:
+    from .chat.stages import chat_dir
+
+    return chat_dir(run, stage)
 
 
-def ensure_gguf(profile: Profile, run: RunDir, quant: str = "f16", *, quiet: bool = False,
+def export_dir(run: RunDir, model: str = "base") -> Path:
+    """The Hugging Face folder of ``model``: ``RUN/hf_model``, or ``RUN/chat/<stage>/hf_model``."""
+    return run.hf_model_dir if model == "base" else _chat_stage(run, model) / "hf_model"
+
+
+def _chat_export_expectation(profile: Profile, run: RunDir, stage: str) -> Expectation:
+    stage_dir = _chat_stage(run, stage)
+    return Expectation(f"{stage} chat export", export_dir(run, stage), {stage: _digest_of(stage_dir)}, {},
+                       _fix(f"export --model {stage}", run, profile), lambda f: (f / "config.json").is_file())
+
+
+def ensure_chat_export(profile: Profile, run: RunDir, stage: str, *, quiet: bool = False) -> Path:
+    """The Hugging Face folder of a finished chat stage (``sft`` or ``dpo``), chat template kept,
+    with a card that shows how to chat with it; never trains (``ttl sft``/``ttl dpo`` do)."""
+    from .chat.stages import _load_stage_model
+    from .export import model_card
+    from .io import atomic_write_text
+    from .model.hf import save_hf
+    from .tokenizer import load_tokenizer
+
+    if stage not in EXPORTABLE[1:]:
+        raise ValueError(f"no chat stage {stage!r}; choose one of {', '.join(EXPORTABLE[1:])}")
+    stage_dir = _chat_stage(run, stage)
+    if read_manifest(stage_dir) is None:
+        raise StaleError(f"no finished {stage.upper()} stage in {stage_dir}; train it with "
+                         f"`{_fix(stage, run, profile)}`")
+    expect = _chat_export_expectation(profile, run, stage)
+    model = _load_stage_model(stage_dir)
+    card = model_card(model.config, name=f"ttl-{profile.name}-{stage}", language=profile.data.language,
+                      corpus=profile.data.corpus, parameters=model.num_parameters(), chat=stage,
+                      manifest={"config": {"checkpoint": f"chat/{stage}"}, "profile": profile.name})
+    if not expect.problems():
+        if (expect.folder / CARD).is_file() and (expect.folder / CARD).read_text(encoding="utf-8") != card:
+            atomic_write_text(expect.folder / CARD, card)
+        return expect.folder
+    _reuse(expect, build=True, quiet=quiet)
+    _log(f"exporting the {stage} chat model to Hugging Face format in {expect.folder}", quiet)
+    save_hf(model, expect.folder, tokenizer=load_tokenizer(stage_dir / "tokenizer"), card=card)
+    write_manifest(expect.folder, "export", digest=digest_tree(expect.folder, exclude=(MANIFEST, CARD)),
+                   inputs=expect.inputs, config=expect.config, profile=profile.name)
+    return expect.folder
+
+
+def gguf_file(run: RunDir, profile: Profile, quant: str, model: str = "base") -> Path:
+    """Where ``ttl export --format gguf`` writes: ``RUN/gguf/QUANT/ttl-PROFILE-QUANT.gguf`` for the
+    pretrained model, ``RUN/chat/STAGE/gguf/QUANT/ttl-PROFILE-STAGE-QUANT.gguf`` for a chat model."""
+    quant = quant.lower()
+    if model == "base":
+        return run.gguf_dir(quant) / f"ttl-{profile.name}-{quant}.gguf"
+    return _chat_stage(run, model) / "gguf" / quant / f"ttl-{profile.name}-{model}-{quant}.gguf"
+
+
+def _gguf_expectation(profile: Profile, run: RunDir, quant: str, model: str = "base") -> Expectation:
+    target = gguf_file(run, profile, quant, model)
+    flag = "" if model == "base" else f" --model {model}"
+    return Expectation("GGUF export", target.parent, {"hf_model": _digest_of(export_dir(run, model))},
+                       {"quant": quant.lower()}, _fix(f"export --format gguf --quant {quant}{flag}", run, profile),
+                       lambda f: (f / target.name).is_file())
+
+
+def ensure_gguf(profile: Profile, run: RunDir, quant: str = "f16", *, model: str = "base", quiet: bool = False,
                 build: bool = True) -> Path:
-    """The run's model as one GGUF file for llama.cpp (:mod:`ttl.export.gguf`), from the HF export.
+    """One of the run's models (``base``, ``sft``, ``dpo``) as one GGUF file for llama.cpp
+    (:mod:`ttl.export.gguf`), from its Hugging Face export.
 
     Like the HF export, the file is this stage's own artifact: written when missing or when
     the export it came from changed (the old one kept aside); ``build`` governs the stages before.
     """
     from .export.gguf import export_gguf
 
-    hf_dir = ensure_hf_model(profile, run, quiet=quiet, build=build)
-    expect = _gguf_expectation(profile, run, quant)
-    target = gguf_file(run, profile, quant)
+    if model == "base":
+        hf_dir = ensure_hf_model(profile, run, quiet=quiet, build=build)
+    else:
+        hf_dir = ensure_chat_export(profile, run, model, quiet=quiet)
+    expect = _gguf_expectation(profile, run, quant, model)
+    target = gguf_file(run, profile, quant, model)
     if _reuse(expect, build=True, quiet=quiet):
         return target
     _log(f"writing {target.name} ({quant}) for llama.cpp", quiet)
     with atomic_dir(expect.folder) as tmp:
-        export_gguf(hf_dir, tmp / target.name, quant=quant, name=f"ttl-{profile.name}")
+        export_gguf(hf_dir, tmp / target.name, quant=quant, name=target.stem)
         write_manifest(tmp, "gguf", digest=digest_file(tmp / target.name), inputs=expect.inputs,
                        config=expect.config, profile=profile.name)
     return target

@@ -17,31 +17,14 @@ tests/test_chat.py checks loss and metrics against TRL's ``DPOTrainer`` to 1e-5.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..config import DPOConfig  # noqa: F401  (a profile section; re-exported for the chapter)
 from ..special_tokens import PAD_ID
 from .sft import IGNORE_INDEX, batch_indices
 from .template import encode_chat
-
-
-@dataclass
-class DPOConfig:
-    """How DPO trains (the smoke values; :func:`ttl.chat.config.chat_config` gives each profile's)."""
-
-    beta: float = 0.1
-    max_steps: int = 30
-    batch_size: int = 8
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 3
-    max_length: int = 128
-    grad_clip: float = 1.0
-    seed: int = 1234
-    save_every: int = 15
-    log_every: int = 10
 
 
 def pair_example(tokenizer, triple: dict, max_length: int | None = None) -> dict[str, list[int]]:
@@ -79,7 +62,8 @@ def sequence_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_mas
 
     Position t predicts token t + 1; a token counts when ``completion_mask`` is 1 on it.
     """
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    # bf16/fp16 logits are summed in float32 at least; float64 stays float64.
+    logp = torch.log_softmax(logits[:, :-1].to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
     picked = logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
     return (picked * completion_mask[:, 1:]).sum(-1)
 

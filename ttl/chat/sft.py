@@ -28,33 +28,16 @@ import json
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..config import SFTConfig  # noqa: F401  (a profile section; re-exported for the chapter)
 from ..special_tokens import PAD_ID
 from .template import encode_chat
 
 IGNORE_INDEX = -100
-
-
-@dataclass
-class SFTConfig:
-    """How SFT trains (the smoke values; :func:`ttl.chat.config.chat_config` gives each profile's)."""
-
-    max_steps: int = 60
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 6
-    max_length: int = 128
-    grad_clip: float = 1.0
-    seed: int = 1234
-    save_every: int = 30
-    log_every: int = 10
-    include_corpus_instructions: bool = False
 
 
 # --------------------------------------------------------------------------- examples and batches

@@ -22,6 +22,7 @@ from ..io import atomic_write_json, move_aside
 from ..manifest import differences, read_manifest, write_manifest
 from .config import chat_config
 from .data import corpus_instructions, digest_rows, load_chat_preferences, load_chat_sft
+from ..tokenizer.train import save_tokenizer
 from .template import add_chat_template
 
 
@@ -101,7 +102,7 @@ def ensure_sft(profile, run, *, data=None, overrides: dict | None = None, quiet:
                             show_progress=not quiet)
         if stop_after is not None and stop_after < cfg.max_steps:
             return base, tokenizer
-        tokenizer.save_pretrained(str(folder / "tokenizer"))
+        save_tokenizer(tokenizer, folder / "tokenizer")   # atomic, and loadable by transformers 4.x too
         write_manifest(folder, "sft", digest=_digest_of(latest_checkpoint(folder / "checkpoints")),
                        inputs=inputs, config=config, profile=profile.name, final_loss=history[-1]["loss"])
         return base, tokenizer
@@ -132,7 +133,7 @@ def ensure_dpo(profile, run, *, data=None, sft_data=None, overrides: dict | None
                             stop_after=stop_after, show_progress=not quiet)
         if stop_after is not None and stop_after < cfg.max_steps:
             return policy, tokenizer
-        tokenizer.save_pretrained(str(folder / "tokenizer"))
+        save_tokenizer(tokenizer, folder / "tokenizer")   # atomic, and loadable by transformers 4.x too
         write_manifest(folder, "dpo", digest=_digest_of(latest_checkpoint(folder / "checkpoints")),
                        inputs=inputs, config=config, profile=profile.name,
                        final=dict(history[-1]) if history else {})

@@ -65,15 +65,18 @@ def model_index(name: str, evaluations: list[dict] | None) -> list[dict] | None:
 
 def model_card(config, *, name: str = "ttl-model", language: str = "pt", corpus: str | None = None,
                parameters: int | None = None, metrics: dict | None = None, manifest: dict | None = None,
-               emissions: dict | None = None, evaluations: list[dict] | None = None) -> str:
+               emissions: dict | None = None, evaluations: list[dict] | None = None, chat: str | None = None) -> str:
     """The README.md of an exported causal LM folder (metadata in the layout of the TeenyTinyLlama
     cards: language, license, datasets, pipeline tag, widget, CO2, model-index)."""
     meta = {"language": [language], "license": "apache-2.0", "library_name": "transformers",
             "pipeline_tag": "text-generation", "tags": ["llama", "ttl", "text-generation"]}
     if corpus and "/" in corpus and not corpus.startswith((".", "/")):
         meta["datasets"] = [corpus]
+    if chat:
+        meta["tags"] += ["conversational", chat]
     if language in WIDGET_PROMPTS:
-        meta["widget"] = [{"text": t, "example_title": t} for t in WIDGET_PROMPTS[language]]
+        meta["widget"] = ([{"messages": [{"role": "user", "content": t}]} for t in WIDGET_PROMPTS[language]] if chat
+                          else [{"text": t, "example_title": t} for t in WIDGET_PROMPTS[language]])
     if co2_metadata(emissions):
         meta["co2_eq_emissions"] = co2_metadata(emissions)
     if model_index(name, evaluations):
@@ -114,12 +117,7 @@ Training data: {corpus or "the course's embedded sample (a smoke run: the model 
 {made_from}
 ## Use
 
-```python
-from transformers import pipeline
-
-generator = pipeline("text-generation", model="path/to/this/folder")
-print(generator("Era uma vez", max_new_tokens=40)[0]["generated_text"])
-```
+{_chat_use(chat) if chat else _text_use()}
 
 `generation_config.json` holds the sampling settings of the TeenyTinyLlama cards ({sampling}).
 
@@ -138,6 +136,31 @@ A small model trained on a limited corpus: it produces fluent-looking text that 
 biased or offensive, and it follows no instructions unless chat-tuned. Evaluate it on your task
 before relying on it.
 """
+
+
+def _text_use() -> str:
+    return """```python
+from transformers import pipeline
+
+generator = pipeline("text-generation", model="path/to/this/folder")
+print(generator("Era uma vez", max_new_tokens=40)[0]["generated_text"])
+```"""
+
+
+def _chat_use(stage: str) -> str:
+    how = {"sft": "supervised fine-tuning on conversations (loss on the assistant's tokens only)",
+           "dpo": "supervised fine-tuning, then DPO on preference pairs"}.get(stage, stage)
+    return f"""A chat model, made from the pretrained model by {how} (`ttl {stage}`). Its chat template
+(TinyLlama's format: `<|user|>`, `<|assistant|>`, `<|system|>` markers, `</s>` ending every
+turn) is stored with the tokenizer, so a list of messages can be passed as it is:
+
+```python
+from transformers import pipeline
+
+chat = pipeline("text-generation", model="path/to/this/folder")
+messages = [{{"role": "user", "content": "Qual é a capital do Peru?"}}]
+print(chat(messages, max_new_tokens=60)[0]["generated_text"][-1]["content"])
+```"""
 
 
 def classifier_card(task, metrics: dict, *, language: str = "pt", base: str | None = None) -> str:

@@ -323,7 +323,9 @@ def write_gguf(hf_folder: str | os.PathLike, out_file: str | os.PathLike, *, dty
     writer.add_add_eos_token(False)
     writer.add_add_space_prefix(True)
     if template:
-        writer.add_chat_template(template)
+        # transformers' {% generation %} blocks only mark the answer tokens (for training masks);
+        # llama.cpp's and llama-cpp-python's Jinja do not know the tag, and the text is the same without.
+        writer.add_chat_template(re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", template))
     # The card's sampling defaults, as llama.cpp reads them (general.sampling.*).
     for key, add in (("temperature", writer.add_sampling_temp), ("top_k", writer.add_sampling_top_k),
                      ("top_p", writer.add_sampling_top_p), ("repetition_penalty", writer.add_sampling_penalty_repeat)):

@@ -27,6 +27,7 @@ from ..eval.metrics import accuracy, macro_f1, majority_baseline
 from ..export.card import classifier_card
 from ..io import atomic_dir, atomic_write_json
 from ..manifest import MANIFEST
+from ..model.hf import pin_portable_config
 from ..tasks import Task, get_task, task_names
 from ..tokenizer.train import pin_tokenizer_class
 
@@ -166,6 +167,7 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
     if out_dir is not None:
         with atomic_dir(out_dir) as tmp:
             model.save_pretrained(tmp)
+            pin_portable_config(tmp)   # transformers 5 drops rope_theta where 4.x looks for it
             tokenizer.save_pretrained(tmp)
             atomic_write_json(tmp / "metrics.json", result)
             (tmp / "README.md").write_text(classifier_card(spec, {k: v for k, v in result.items()

@@ -307,9 +307,15 @@ def pin_tokenizer_class(folder: Path) -> None:
     ``PreTrainedTokenizerFast`` also returns ``token_type_ids``, which
     ``model(**tokenizer(text))`` and ``pipeline("text-classification")`` then pass to a
     Llama model, whose forward has no such argument (a TypeError).
+
+    A chat template that transformers 5 saved as ``chat_template.jinja`` (a file 4.x does not
+    read) is written into tokenizer_config.json as well, where both find it.
     """
+    folder = Path(folder)
     path = folder / "tokenizer_config.json"
     config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if (folder / "chat_template.jinja").is_file() and "chat_template" not in config:
+        config["chat_template"] = (folder / "chat_template.jinja").read_text(encoding="utf-8")
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config.update(bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=PAD,
                   add_bos_token=True, add_eos_token=False, clean_up_tokenization_spaces=False,
