@@ -15,7 +15,7 @@ export TTL_PROFILE ?= $(PROFILE)
 export TQDM_DISABLE ?= 1
 export PYTHONHASHSEED = 0
 
-.PHONY: install test test-unit test-notebooks test-gpu book check-book pipeline bench clean
+.PHONY: install test test-gguf test-unit test-notebooks test-gpu book check-book pipeline bench clean
 
 install: $(VENV)/.installed
 
@@ -25,7 +25,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[book,test,kernels]"
 	touch $@
 
-test: install
+# The OLDEST transformers pyproject.toml allows, with the tokenizers and huggingface_hub it needs,
+# in a plain folder over the venv's torch (no second venv): tests/test_compat.py loads the
+# exported folders with it (PYTHONPATH=$(COMPAT_DIR)) and with the venv's newest, and compares.
+# Changing a pin changes the stamp's name, so the folder is installed again.
+COMPAT_DIR  ?= .venv-compat
+COMPAT_PINS := transformers==4.45.2 tokenizers==0.20.3 huggingface_hub==0.36.2
+COMPAT_STAMP = $(COMPAT_DIR)/.installed-$(subst ==,-,$(subst $() ,_,$(COMPAT_PINS)))
+export TTL_COMPAT_DIR = $(abspath $(COMPAT_DIR))
+
+.PHONY: compat-env
+compat-env: $(COMPAT_STAMP)
+
+$(COMPAT_STAMP): | $(VENV)/.installed
+	rm -rf $(COMPAT_DIR)
+	$(PY) -m pip install -q --no-deps --target $(COMPAT_DIR) $(COMPAT_PINS)
+	touch $@
+
+test: install compat-env
 	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks
 
 test-unit: install
@@ -33,6 +50,13 @@ test-unit: install
 
 test-notebooks: install
 	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+# llama.cpp parity of the GGUF export: installs the `gguf` extra (llama-cpp-python compiles
+# llama.cpp from source, 10-15 minutes on 2 cores the first time; pip keeps the wheel in its
+# cache) and runs the parity tests, which fail rather than skip when llama.cpp is missing.
+test-gguf: install
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install -q -e ".[gguf]"
+	TTL_REQUIRE_LLAMA_CPP=1 $(PY) -m pytest -p no:cacheprovider tests/test_gguf.py tests/test_gguf_llama_cpp.py
 
 # On a GPU machine: the compiled Triton kernels and the model with kernels at the TTL sizes
 # (the file skips itself without CUDA, so this target is for GPU boxes).
@@ -54,6 +78,8 @@ bench: install
 	$(PY) benchmarks/attention_cpu.py
 	$(PY) benchmarks/tokenizer.py
 	$(PY) benchmarks/curation.py
+	@if $(PY) -c "import llama_cpp" 2>/dev/null; then $(PY) benchmarks/llama_cpp_quant.py; \
+	else echo "skipping benchmarks/llama_cpp_quant.py: llama-cpp-python is not installed (make test-gguf installs it)"; fi
 
 clean:
 	rm -rf _build runs ci-artifacts .jupyter_cache

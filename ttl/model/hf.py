@@ -20,6 +20,7 @@ Both use the same RoPE layout (rotate_half), so no permutation of q/k rows is ne
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -214,6 +215,22 @@ def to_hf(model: Llama):
     return hf_model.train(model.training)
 
 
+def pin_portable_config(folder: str | os.PathLike) -> None:
+    """Write RoPE's base in ``folder``/config.json under its transformers 4.x name as well.
+
+    transformers 5 saves it only inside ``rope_parameters``, a key 4.x does not read: 4.x then
+    builds the model with its default base (10000) and, for any other ``rope_theta``, computes
+    other logits without a word of warning. 5.x reads ``rope_parameters`` and drops the
+    duplicate. Call it on every folder holding a saved Llama config (the export, a classifier).
+    """
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    params = config.get("rope_parameters") or {}
+    if "rope_theta" in params and params.get("rope_type", "default") == "default":
+        config["rope_theta"] = params["rope_theta"]
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def save_hf(model: Llama, out_dir: str | os.PathLike, tokenizer=None, *, card: str | None = None) -> Path:
     """Write ``model`` (and ``tokenizer``) as a Hugging Face folder that
     ``AutoModelForCausalLM.from_pretrained(out_dir)`` loads: config.json + model.safetensors.
@@ -232,6 +249,7 @@ def save_hf(model: Llama, out_dir: str | os.PathLike, tokenizer=None, *, card: s
     hf_model.generation_config.update(**SAMPLING_DEFAULTS)   # the model cards' sampling settings
     with atomic_dir(out_dir) as tmp:
         hf_model.save_pretrained(tmp)
+        pin_portable_config(tmp)   # RoPE's base where transformers 4.x reads it
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
             pin_tokenizer_class(tmp)   # loads in transformers 4.x too, not only the class of 5.x
