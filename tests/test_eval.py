@@ -7,7 +7,7 @@ from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score, f1_score
 
 from helpers import tiny_profile
-from ttl.data.loaders import load_assin2
+from ttl.data.loaders import load_assin2, load_hatebr
 from ttl.eval import (build_prompt, evaluate_task, macro_f1, majority_baseline, pearson, perplexity_from_loss,
                       text_perplexity)
 from ttl.eval.metrics import accuracy
@@ -95,3 +95,40 @@ def test_answers_are_tokenized_in_context_as_the_harness_does(tiny_tokenizer):
     pieces = tiny_tokenizer.convert_ids_to_tokens(answer)
     assert pieces[0].startswith("\u2581") and len(lone) == len(answer) + 1           # no stray '▁' token
     assert context + answer == tiny_tokenizer(prompt + " Sim")["input_ids"]
+
+
+def test_loglik_mode_returns_every_row_with_its_choices_scored_as_the_harness_cuts_them(tiny_model, tiny_tokenizer):
+    """Per row: the gold label, the prediction, each choice's log-likelihood (label order) and
+    the same per character; the context cut as lm-evaluation-harness cuts it (the last
+    max_seq_len + 1 tokens of context + answer), scored by transformers' Llama here."""
+    import random as _random
+
+    from ttl.eval.fewshot import eval_rows, split_context
+
+    task, dsd = get_task("hatebr"), load_hatebr()
+    res = evaluate_task(tiny_model, tiny_tokenizer, task, dsd, num_fewshot=2, max_examples=6, mode="loglik")
+    assert res["choices"] == [" Não", " Sim"] and len(res["predictions"]) == res["examples"] == 6
+    assert res["f1_macro"] == res["macro_f1"] and res["acc"] == res["accuracy"] and 0 <= res["acc_norm"] <= 1
+    assert 0 < res["truncated_prompts"] <= 6                   # 2 shots do not fit a 64-token context
+    hf, size = to_hf(tiny_model).eval(), tiny_model.config.max_seq_len
+    rng, train = _random.Random(1234), list(dsd["train"])
+    for row, pred in zip(eval_rows(task, dsd, 6), res["predictions"], strict=True):
+        prompt = build_prompt(task, row, rng.sample(train, 2))
+        expected = []
+        for label in (0, 1):
+            context, answer = split_context(tiny_tokenizer, prompt, task.choices[label])
+            ids = torch.tensor([(context + answer)[-(size + 1):]])
+            with torch.no_grad():
+                logp = hf(ids[:, :-1]).logits.log_softmax(-1)[0, -len(answer):]
+            expected.append(float(logp.gather(-1, ids[0, -len(answer):, None]).sum()))
+        assert pred["loglik"] == pytest.approx(expected, abs=1e-4)
+        assert pred["loglik_norm"] == pytest.approx([ll / 4 for ll in expected], abs=1e-4)   # len(" Sim") == 4
+        assert pred["gold"] == task.label(row) and pred["pred"] == (1 if expected[1] > expected[0] else 0)
+
+
+def test_ties_go_to_the_first_choice_and_trailing_space_moves_to_the_answer(tiny_tokenizer):
+    from ttl.eval.fewshot import _argmax, split_context
+
+    assert _argmax([-1.0, -1.0]) == 0 and _argmax([-2.0, -1.0, -1.0]) == 1
+    prompt = "Pergunta: O texto é ofensivo?\nResposta:"
+    assert split_context(tiny_tokenizer, prompt + " ", "Sim") == split_context(tiny_tokenizer, prompt, " Sim")

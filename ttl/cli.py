@@ -6,9 +6,10 @@
     ttl tokenizer train --out DIR [--input corpus.jsonl] [--vocab-size N]
     ttl pretrain --profile smoke --out RUN [--max-steps N] [--no-resume]
     ttl generate --out RUN --prompt "Era uma vez"   (or --model HF_DIR)
-    ttl eval --profile smoke --out RUN [--tasks assin2_rte hatebr]
+    ttl eval --profile smoke --out RUN [--tasks assin2_rte hatebr] [--harness]
     ttl finetune --profile smoke --out RUN --task assin2_rte
-    ttl export --profile smoke --out RUN [--to DIR]
+    ttl export --profile smoke --out RUN [--to DIR]  a transformers folder with its card
+    ttl export --out RUN --format gguf [--quant q8_0]  one file for llama.cpp
     ttl pipeline --profile smoke --out RUN           the whole chain
     ttl status --out RUN                             each stage: fresh, stale (and why) or missing
     ttl tasks                                        the registered tasks and their data
@@ -213,16 +214,36 @@ def cmd_eval(args) -> int:
     profile = _profile(args)
     tasks = [fewshot_task(name) for name in args.tasks]  # unknown names fail before any work
     run = _existing_run(args, profile)
+    if args.harness:
+        from .eval.fewshot import eval_rows
+        from .eval.harness import require_lm_eval, run_harness, side_by_side
+        from .pipeline import require_fresh_export
+
+        require_lm_eval()
+        require_fresh_export(profile, run)   # the run's export as it is: never built, never moved
     model, tokenizer = _trained(args)
-    results = []
+    results, harness_data = [], {}
     for task in tasks:
-        res = evaluate_task(model, tokenizer, task, load_task_dataset(profile, task),
-                            num_fewshot=profile.eval.num_fewshot, max_examples=profile.eval.max_eval_examples,
-                            mode=args.mode)
+        dataset = load_task_dataset(profile, task)
+        # With --harness, compare like with like: lm-eval scores a classification task by the
+        # log-likelihood of each answer (multiple_choice), ttl's loglik mode.
+        mode = args.mode or ("loglik" if args.harness and task.kind == "classification" else "generate")
+        res = evaluate_task(model, tokenizer, task, dataset, num_fewshot=profile.eval.num_fewshot,
+                            max_examples=profile.eval.max_eval_examples, mode=mode)
         res.pop("samples")
         results.append(res)
-        print(json.dumps(res))
-    atomic_write_json(run.reports_dir / "fewshot.json", results)
+        print(json.dumps({k: v for k, v in res.items() if k != "predictions"}))   # the scores, not every row
+        if args.harness:  # the harness reads the very rows ttl scored, in the same order
+            harness_data[task.name] = {"train": dataset["train"],
+                                       "test": eval_rows(task, dataset, profile.eval.max_eval_examples)}
+    atomic_write_json(run.reports_dir / "fewshot.json",
+                      [{k: v for k, v in res.items() if k != "predictions"} for res in results])
+    if args.harness:
+        output = run_harness(run.hf_model_dir, tasks, data=harness_data, num_fewshot=profile.eval.num_fewshot)
+        lines = [side_by_side(res, output) for res in results]
+        for line in lines:
+            print(json.dumps(line))
+        atomic_write_json(run.reports_dir / "harness.json", lines)
     return 0
 
 
@@ -261,13 +282,24 @@ def cmd_dpo(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .pipeline import ensure_hf_model
+    from .pipeline import ensure_chat_export, ensure_gguf, ensure_hf_model
 
     profile = _profile(args)
-    folder = ensure_hf_model(profile, _existing_run(args, profile, lock=True), build=False)
+    run = _existing_run(args, profile, lock=True)
+    which = "" if args.model == "base" else f"{args.model} chat model's "
+    if args.format == "gguf":
+        quant = args.quant or "f16"
+        folder = ensure_gguf(profile, run, quant, model=args.model, build=False).parent
+        what = f"the {which}GGUF file ({quant}) for llama.cpp is in"
+    else:
+        if args.quant is not None:
+            raise CliError("--quant is for --format gguf; the Hugging Face folder keeps the checkpoint's precision")
+        folder = (ensure_hf_model(profile, run, build=False) if args.model == "base"
+                  else ensure_chat_export(profile, run, args.model))
+        what = f"the {which}Hugging Face model folder:"
     if args.to:
         folder = _copy_export(folder, Path(args.to), overwrite=args.overwrite)
-    print(f"Hugging Face model folder: {folder}")
+    print(f"{what[0].upper()}{what[1:]} {folder}")
     return 0
 
 
@@ -286,11 +318,12 @@ def _copy_export(folder: Path, to: Path, *, overwrite: bool = False) -> Path:
         raise CliError(f"--to {to} is a file; give a folder")
     if to.is_dir() and any(to.iterdir()) and not overwrite:
         there, here = read_manifest(to) or {}, read_manifest(folder) or {}
-        if there.get("stage") != "export":
+        if there.get("stage") not in ("export", "gguf"):
             raise CliError(f"{to} already holds files that are not a ttl export; choose an empty or new "
                            "folder, or pass --overwrite to replace it whole")
-        if there.get("inputs", {}).get("checkpoint") != here.get("inputs", {}).get("checkpoint"):
-            raise CliError(f"{to} holds the export of another checkpoint ({there.get('config', {}).get('checkpoint')}); "
+        if (there.get("stage"), there.get("inputs")) != (here.get("stage"), here.get("inputs")):
+            made_from = there.get("config", {}).get("checkpoint") or ", ".join(there.get("inputs", {}))
+            raise CliError(f"{to} holds the export of another model ({made_from}); "
                            "choose another folder, or pass --overwrite to replace it whole")
     with atomic_dir(to) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)
@@ -363,6 +396,8 @@ def os_error_message(exc: OSError) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .export.gguf import QUANT_TYPES
+
     parser = argparse.ArgumentParser(prog="ttl", description="Build a compact Llama for a low-resource language.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -422,7 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_run(sub.add_parser("eval", help="few-shot evaluation"))
     p.add_argument("--tasks", nargs="+", default=["assin2_rte", "hatebr"])
-    p.add_argument("--mode", choices=["generate", "loglik"], default="generate")
+    p.add_argument("--mode", choices=["generate", "loglik"], default=None,
+                   help="generate (default) or loglik; with --harness, loglik for classification tasks")
+    p.add_argument("--harness", action="store_true",
+                   help="also run lm-evaluation-harness (ttl's task YAMLs) on the run's export, on the same "
+                        "rows and shots, and print its scores beside ttl's (needs pip install 'ttl[harness]')")
     p.set_defaults(func=cmd_eval)
 
     p = with_run(sub.add_parser("finetune", help="fine-tune a classifier"))
@@ -445,7 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true", help="print the before/after effect table")
     p.set_defaults(func=cmd_dpo)
 
-    p = with_run(sub.add_parser("export", help="export to Hugging Face format"))
+    p = with_run(sub.add_parser("export", help="export to Hugging Face format or to GGUF (llama.cpp)"))
+    p.add_argument("--model", choices=("base", "sft", "dpo"), default="base",
+                   help="the pretrained model (default), or a chat model of `ttl sft` / `ttl dpo`")
+    p.add_argument("--format", choices=("hf", "gguf"), default="hf",
+                   help="hf: a transformers folder with its card (default); gguf: one file for llama.cpp")
+    p.add_argument("--quant", type=str.lower, choices=QUANT_TYPES, default=None,
+                   help="GGUF storage type (default f16); f32/f16/bf16/q8_0 are written by ttl, "
+                        "the k-quants by llama.cpp (pip install 'ttl[gguf]')")
     p.add_argument("--to", default=None, help="copy the exported folder here too")
     p.add_argument("--overwrite", action="store_true", help="replace --to whole even if it holds something else")
     p.set_defaults(func=cmd_export)

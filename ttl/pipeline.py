@@ -345,6 +345,13 @@ def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False, build
     return run.hf_model_dir
 
 
+def require_fresh_export(profile: Profile, run: RunDir) -> Path:
+    """The run's Hugging Face export for a reader (the evaluation harness): a StaleError that says
+    what to run when it is missing or stale; nothing is built, moved or rewritten."""
+    _reuse(_hf_expectation(profile, run), build=False, quiet=True)
+    return run.hf_model_dir
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))

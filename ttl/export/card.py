@@ -12,9 +12,11 @@ import json
 from typing import Any
 
 # The sampling settings of the TeenyTinyLlama model cards, written into generation_config.json
-# so that `pipeline("text-generation")` and `model.generate` use them unless told otherwise.
+# so that `pipeline("text-generation")` and `model.generate` use them unless told otherwise. No
+# max_new_tokens: transformers lets that file's value win over a caller's max_length, so the
+# evaluation harness's answer length (a few tokens) would become the file's.
 SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.2, "top_k": 20, "top_p": 0.2,
-                     "repetition_penalty": 1.2, "max_new_tokens": 150}
+                     "repetition_penalty": 1.2}
 
 
 # Prompts for the Hub's inference widget, by language (a language not listed gets none).
