@@ -323,7 +323,7 @@ def _copy_export(folder: Path, to: Path, *, overwrite: bool = False) -> Path:
                            "folder, or pass --overwrite to replace it whole")
         if (there.get("stage"), there.get("inputs")) != (here.get("stage"), here.get("inputs")):
             made_from = there.get("config", {}).get("checkpoint") or ", ".join(there.get("inputs", {}))
-            raise CliError(f"{to} holds the export of another model ({made_from}); "
+            raise CliError(f"{to} holds the export of another checkpoint or model ({made_from}); "
                            "choose another folder, or pass --overwrite to replace it whole")
     with atomic_dir(to) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)
