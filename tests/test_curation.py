@@ -187,9 +187,17 @@ def test_pii_masking():
 # --- toxicity --------------------------------------------------------------------------------
 
 def test_toxicity_lines_documents_and_classifier(tmp_path):
-    step = ToxicityFilter(language="pt")
-    doc = {"text": GOOD + "\nQue comentário mais imbecil.", "metadata": "{}"}
-    assert step.process(doc) is None and doc["text"] == GOOD
+    step = ToxicityFilter(language="pt")           # action "mask": the term goes, its sentence stays
+    doc = {"text": GOOD + "\nQue comentário mais imbecil.", "metadata": "{}", "edits": []}
+    assert step.process(doc) is None and doc["text"] == GOOD + "\nQue comentário mais ***."
+    assert [e["reason"] for e in doc["edits"]] == ["toxic_term"]
+    dropped = {"text": GOOD + "\nQue comentário mais imbecil.", "metadata": "{}"}
+    assert ToxicityFilter(language="pt", action="drop").process(dropped) == "toxic_term"
+    kept = {"text": GOOD + "\nQue comentário mais imbecil.", "metadata": "{}"}
+    assert ToxicityFilter(language="pt", action="keep").process(kept) is None
+    assert kept["text"] == GOOD + "\nQue comentário mais imbecil."
+    with pytest.raises(ConfigError, match="toxicity.action"):
+        ToxicityFilter(language="pt", action="delete_line")
     assert step.process({"text": "Cala a boca, seu idiota.\nVocê é um babaca.\nOk."}) == "toxic_document"
     assert step.process({"text": "A idiotice não aparece como palavra inteira aqui."}) is None
     seen = []
@@ -382,7 +390,8 @@ def test_parquet_in_and_out_and_overwrite(tmp_path):
     with pytest.raises(ConfigError, match="already holds"):
         run_curation(config, str(tmp_path / "in.parquet"), out, progress=False)
     run_curation(config, DOCS[:5], out, overwrite=True, progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "shard-00000.jsonl", "shard-00000.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["modifications.ndjson", "report.json", "shard-00000.jsonl",
+                                                      "shard-00000.parquet"]
     assert CurationReport.load(out / "report.json").docs_out == 5
 
 

@@ -2,7 +2,7 @@
 
     ttl profiles                                     list the profiles
     ttl make-crawl --out raw.jsonl [--seed 0]        a dirty web crawl made from the sample
-    ttl curate --input raw.jsonl --out DIR [--config curation.yaml]
+    ttl curate --input raw.jsonl --out DIR [--config curation.yaml] [--resume] [--num-proc N]
     ttl tokenizer train --out DIR [--input corpus.jsonl] [--vocab-size N]
     ttl pretrain --profile smoke --out RUN [--max-steps N] [--no-resume]
     ttl generate --out RUN --prompt "Era uma vez"   (or --model HF_DIR)
@@ -99,7 +99,8 @@ def cmd_curate(args) -> int:
     from .data.readers import resolve_source
 
     resolve_source(args.input)  # a local path that does not exist stops here, before any work
-    report = curate_main(args.config, args.input, args.out, overwrite=args.overwrite)
+    report = curate_main(args.config, args.input, args.out, overwrite=args.overwrite, resume=args.resume,
+                         num_proc=args.num_proc)
     if report.status == "failed":
         first = report.input_errors[0] if report.input_errors else {}
         raise CliError(f"no document of {args.input} could be read ({report.n_input_errors} error(s); the first: "
@@ -428,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="JSONL/parquet file or folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a curated corpus already in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted curation in --out from its last complete shard")
+    p.add_argument("--num-proc", type=int, default=None, help="worker processes (default: the config's)")
     p.set_defaults(func=cmd_curate)
 
     p = sub.add_parser("tokenizer", help="train a tokenizer")

@@ -215,6 +215,9 @@ class DataConfig(_Section):
     curation: str | None = None
     # Share of packed blocks held out for validation.
     val_fraction: float = _f(0.05, ge=0, lt=1)
+    # Worker processes for curating and packing the corpus: the output is byte for byte the
+    # same with any number, so this is a speed setting only (it changes no digest).
+    num_proc: int = _f(1, gt=0)
     # Where each task's dataset comes from, by task or dataset name (see ttl.tasks):
     # {"assin2": "my_data/assin2/", "hatebr": "owner/hatebr"}. A task not named here uses
     # the embedded sample. `--data NAME=SOURCE` on the command line adds to it.

@@ -164,9 +164,13 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False, build: 
 
     With the embedded sample the input is the labelled dirty crawl made from it, exactly as in
     chapter 1 (same seed, same config); with a Hub name or a path, the corpus itself is curated
-    as it streams. A curation that stopped halfway is redone from scratch.
+    as it streams. A curation that was killed halfway resumes from its last complete shard
+    (the same input read again, the documents already curated skipped); one of another input
+    or config starts again.
     """
+    from .config import ConfigError
     from .data.curate import run_curation
+    from .data.curate.writer import STATE_DIR
     from .data.readers import corpus_texts
 
     expect, curation = _corpus_expectation(profile, run)
@@ -175,16 +179,27 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False, build: 
         return folder
     _log(f"curating the corpus into {folder}", quiet)
     data = profile.data
-    if data.corpus is None:
-        from .data.crawl import make_raw_crawl
-        from .data.loaders import load_corpus
+    curation.num_proc = data.num_proc  # a speed setting: it changes neither the output nor the digest
 
-        source = make_raw_crawl(load_corpus(max_documents=data.max_documents), seed=profile.train.seed,
-                                language=data.language)
-    else:
-        source = corpus_texts(data.corpus, text_column=data.text_column, max_documents=data.max_documents,
-                              split=data.corpus_split)
-    report = run_curation(curation, source, folder, overwrite=True, progress=not quiet)
+    def source():
+        if data.corpus is None:
+            from .data.crawl import make_raw_crawl
+            from .data.loaders import load_corpus
+
+            return make_raw_crawl(load_corpus(max_documents=data.max_documents), seed=profile.train.seed,
+                                  language=data.language)
+        return corpus_texts(data.corpus, text_column=data.text_column, max_documents=data.max_documents,
+                            split=data.corpus_split)
+
+    report = None
+    if (folder / STATE_DIR / "state.json").is_file():
+        try:
+            report = run_curation(curation, source(), folder, resume=True, progress=not quiet)
+            _log(f"resumed the interrupted curation in {folder}", quiet)
+        except ConfigError as exc:  # another input or config: nothing of it can be reused
+            _log(f"cannot resume the curation in {folder} ({exc}); starting again", quiet)
+    if report is None:
+        report = run_curation(curation, source(), folder, overwrite=True, progress=not quiet)
     if not _curation_complete(folder):
         raise RuntimeError(f"curation did not complete in {folder} ({report.docs_out} documents kept of "
                            f"{report.docs_in}); see {folder / CURATION_REPORT}")
@@ -254,7 +269,7 @@ def ensure_tokens(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path
         return run.tokens_dir
     _log(f"packing the corpus into {run.tokens_dir}", quiet)
     pack_documents(corpus_texts(corpus), tokenizer, run.tokens_dir, val_fraction=profile.data.val_fraction,
-                   seed=profile.train.seed, show_progress=not quiet,
+                   seed=profile.train.seed, show_progress=not quiet, num_proc=profile.data.num_proc,
                    manifest={"inputs": {"corpus": expect.inputs["corpus"]}, "config": expect.config,
                              "profile": profile.name})
     return run.tokens_dir

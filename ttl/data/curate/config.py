@@ -33,6 +33,8 @@ STEP_TYPES: dict[str, type[Step]] = {cls.name: cls for cls in (
 
 _READER_KEYS = {"text_column", "metadata_column", "hub_split", "max_documents"}
 _WRITER_KEYS = {"formats", "shard_size"}
+_REPORT_KEYS = {"max_modifications", "snippet_chars"}
+_REPORT_DEFAULTS = {"max_modifications": 10_000, "snippet_chars": 300}
 
 
 @dataclass
@@ -44,6 +46,9 @@ class CurationConfig:
     reader: dict[str, Any] = field(default_factory=lambda: {"text_column": "text", "metadata_column": "metadata",
                                                             "hub_split": "train", "max_documents": None})
     writer: dict[str, Any] = field(default_factory=lambda: {"formats": ["jsonl"], "shard_size": 10_000})
+    # The log of modifications beside the report: how many repairs it lists (all are counted),
+    # and how many characters of text it keeps on each side of one (before, after).
+    report: dict[str, Any] = field(default_factory=lambda: dict(_REPORT_DEFAULTS))
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -53,6 +58,10 @@ class CurationConfig:
             raise ConfigError("num_proc and batch_size must be positive integers")
         check_keys("reader", self.reader, _READER_KEYS)
         check_keys("writer", self.writer, _WRITER_KEYS)
+        check_keys("report", self.report, _REPORT_KEYS)
+        self.report = {**_REPORT_DEFAULTS, **self.report}
+        if int(self.report["max_modifications"]) < 0 or int(self.report["snippet_chars"]) < 1:
+            raise ConfigError("report.max_modifications must be >= 0 and report.snippet_chars >= 1")
         self.reader = {"text_column": "text", "metadata_column": "metadata", "hub_split": "train",
                        "max_documents": None, **self.reader}
         self.writer = {"formats": ["jsonl"], "shard_size": 10_000, **self.writer}

@@ -4,21 +4,77 @@ Runs before the document-level decisions: a good article with a cookie banner
 on top should lose the banner, not be thrown away. Patterns come from the
 config (regular expressions, case-insensitive), so another language only needs
 its own list in the YAML file.
+
+In a hard-wrapped document (see :mod:`ttl.data.curate.paragraphs`) a line is a piece of
+a sentence, so the step judges whole paragraphs there instead, and removes a paragraph
+whole or not at all: it never cuts a sentence in half.
+
+Speed. A pattern is searched only in a line that contains one of the plain strings every
+match of it must contain (``cookie`` for ``\bcookies?\b``), read from the pattern itself
+(:func:`required_strings`); that test is a substring search in the lower-cased line,
+far cheaper than running the pattern, and gives the same decisions (see its docstring).
 """
 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
 from ttl.config import ConfigError
 from ttl.data.text import words as _words
 
-from .base import Step
+from .base import Step, case_lookalikes, record_edit
+from .paragraphs import is_hard_wrapped, paragraph_spans
+
+def required_strings(pattern: str) -> list[str] | None:
+    """Lower-case ASCII strings of which every match of ``pattern`` (case-insensitive) holds one.
+
+    Read from the parsed expression: in a sequence, a run of plain ASCII characters is
+    required (the longest run, or the best required group, is kept); a group of
+    alternatives requires one string from each alternative. None when nothing can be
+    said (a branch made only of classes, say), and then the pattern is always run.
+    """
+    from re import _constants as C, _parser as P  # the parser of the re module itself
+
+    def of_sequence(items) -> list[str] | None:
+        options: list[list[str]] = []
+        run = ""
+        for op, av in items:
+            if op is C.LITERAL and av < 128:
+                run += chr(av).lower()
+                continue
+            if run:
+                options.append([run])
+                run = ""
+            if op is C.SUBPATTERN:
+                sub = of_sequence(av[-1])
+            elif op is C.BRANCH:
+                parts = [of_sequence(b) for b in av[1]]
+                sub = None if any(p is None for p in parts) else [x for p in parts for x in p]
+            elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT) and av[0] >= 1:
+                sub = of_sequence(av[2])
+            else:
+                sub = None
+            if sub:
+                options.append(sub)
+        if run:
+            options.append([run])
+        if not options:
+            return None
+        return max(options, key=lambda strings: min(len(x) for x in strings))
+
+    try:
+        found = of_sequence(P.parse(pattern, re.IGNORECASE).data)
+    except Exception:  # an expression shape this reading does not know: always run the pattern
+        return None
+    return sorted(set(found)) if found and all(found) else None
+
 
 _NAV_SEPARATORS = re.compile(r"\s[|»›·•]\s|\s[|»›·•]$|^[|»›·•]\s")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_SEPARATOR_CHARS = frozenset("|»›·•")
 
 
 @dataclass
@@ -32,6 +88,8 @@ class LineFilter(Step):
     # Lines longer than this (in words) are never treated as boilerplate: a long sentence
     # that mentions cookies is probably an article about cookies.
     max_words: int = 40
+    # In hard-wrapped text, judge (and remove) whole paragraphs, not lines.
+    unwrap_paragraphs: bool = True
 
     name = "line_filter"
 
@@ -40,23 +98,89 @@ class LineFilter(Step):
             self._compiled = [re.compile(p, re.IGNORECASE) for p in self.patterns]
         except re.error as exc:
             raise ConfigError(f"line_filter.patterns: invalid regular expression: {exc}") from exc
+        self._short = 2 * self.max_words + 1  # shorter lines cannot hold more than max_words words
+        # Each pattern with the strings one of which a line must contain for it to match.
+        self._filters = [(p, required_strings(p.pattern)) for p in self._compiled]
+        self._all_required = tuple(sorted({r for _, req in self._filters for r in req or ()}))
+        self._lookalikes = case_lookalikes(string.ascii_lowercase) if self._all_required else None
 
-    def is_boilerplate(self, line: str) -> bool:
-        words = _words(line, lower=False)  # only counted: no need to lower-case
-        if len(words) > self.max_words:
-            return False
-        if any(p.search(line) for p in self._compiled):
-            return True
-        if _TABLE_ROW.match(line):  # a Markdown table row is content, not a menu
-            return False
+    def boilerplate_reason(self, line: str, filters: list | None = None) -> str | None:
+        """Why ``line`` is boilerplate ("boilerplate_pattern" or "menu_line"), or None.
+
+        The same decision as counting the words first (a line of more than ``max_words``
+        words is never boilerplate), with the words counted only when a pattern or the
+        menu shape says yes, and only when the line is long enough to hold that many.
+        ``filters``: the patterns worth trying (:meth:`_candidates`), all by default.
+        """
+        if self._matches(line, self._filters if filters is None else filters):
+            return "boilerplate_pattern" if self._few_words(line) else None
+        if (self.nav_min_separators > 0 and _SEPARATOR_CHARS.isdisjoint(line)) or _TABLE_ROW.match(line):
+            return None  # no menu separators at all; a Markdown table row is content, not a menu
         separators = len(_NAV_SEPARATORS.findall(line))
         if separators >= self.nav_min_separators:
-            return len(words) / (separators + 1) <= self.nav_max_words_per_item
+            n_words = len(_words(line, lower=False))
+            if n_words <= self.max_words and n_words / (separators + 1) <= self.nav_max_words_per_item:
+                return "menu_line"
+        return None
+
+    def _few_words(self, line: str) -> bool:
+        # A line has at most (len + 1) // 2 words, so a short one needs no counting.
+        return len(line) < self._short or len(_words(line, lower=False)) <= self.max_words
+
+    def _candidates(self, text: str) -> list:
+        """The patterns that can match some line of ``text``: those whose required strings occur in it.
+
+        One look at the whole lower-cased document instead of one per line: a line holds a
+        string only if the document does. Exact, as :meth:`_matches` explains; a document
+        with a character that a case-insensitive pattern takes for an ASCII letter without
+        lower-casing to it (the Kelvin sign, a dotted capital I) keeps every pattern.
+        """
+        if not self._all_required or (self._lookalikes is not None and not text.isascii()
+                                       and self._lookalikes.search(text)):
+            return [(p, None) for p, _ in self._filters]
+        folded = text.lower()
+        present = {r for r in self._all_required if r in folded}
+        return [(p, req) for p, req in self._filters if req is None or present.intersection(req)]
+
+    def _matches(self, line: str, filters: list) -> bool:
+        """Whether a pattern matches ``line``: ``any(p.search(line) for p in patterns)``, faster.
+
+        A pattern is run only if ``line.lower()`` holds one of its required strings. That is
+        exact: a case-insensitive match of an ASCII string holds, at the same places,
+        characters that lower-case to it, unless the line holds a character the pattern takes
+        for an ASCII letter without lower-casing to one (then :meth:`_candidates` passed the
+        pattern without strings, and it is run).
+        """
+        folded = None
+        for pattern, required in filters:
+            if required is not None:
+                if folded is None:
+                    folded = line.lower()
+                if not any(map(folded.__contains__, required)):
+                    continue
+            if pattern.search(line):
+                return True
         return False
 
+    def is_boilerplate(self, line: str) -> bool:
+        return self.boilerplate_reason(line, self._candidates(line)) is not None
+
     def process(self, doc: dict[str, Any]) -> str | None:
-        lines = doc["text"].split("\n")
-        kept = [line for line in lines if not (line.strip() and self.is_boilerplate(line))]
-        if len(kept) != len(lines):
-            doc["text"] = "\n".join(kept).strip()
+        text = doc["text"]
+        lines = text.split("\n")
+        stripped = [line.strip() for line in lines]
+        if self.unwrap_paragraphs and is_hard_wrapped(stripped):
+            units = [(a, b, " ".join(stripped[a:b])) for a, b in paragraph_spans(stripped)]
+        else:
+            units = [(i, i + 1, line) for i, line in enumerate(lines) if stripped[i]]
+        drop: list[int] = []
+        filters = self._candidates(text)
+        for a, b, unit in units:
+            reason = self.boilerplate_reason(unit, filters)
+            if reason is not None:
+                drop.extend(range(a, b))
+                record_edit(doc, self.name, reason, "\n".join(lines[a:b]), "")
+        if drop:
+            gone = set(drop)
+            doc["text"] = "\n".join(line for i, line in enumerate(lines) if i not in gone).strip()
         return None if doc["text"] else "only_boilerplate"

@@ -14,13 +14,20 @@ The idea in three lines:
 ``datasketch`` does the same job one document at a time; the tests check that our
 signatures equal datasketch's for the same permutations and shingle hashes, and
 that both find the same candidate pairs.
+
+Where the index lives is a setting: ``index: memory`` (dictionaries, about 2 kB per kept
+document: see benchmarks/results/curation.md) or ``index: disk`` (an SQLite file, see
+:mod:`ttl.data.curate.store`, for more documents than memory holds). Both give the same
+decisions; the tests check it.
 """
 
 from __future__ import annotations
 
+import tempfile
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -29,6 +36,7 @@ from ttl.config import ConfigError
 from ttl.data.text import jaccard, shingles, words  # noqa: F401  (jaccard, shingles: importable from here)
 
 from .base import Step
+from .store import Store
 
 MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 MAX_HASH = np.uint64((1 << 32) - 1)
@@ -38,9 +46,11 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x2
                  0x85EBCA77C2B2AE63, 0xD6E8FEB86659FD93], dtype=np.uint64)
 
 
-# Words repeat a lot (Zipf), so a dictionary lookup beats re-hashing each occurrence.
-_WORD_HASHES: dict[str, int] = {}
-_WORD_CACHE_SIZE = 1 << 20
+# Words repeat a lot (Zipf), so a cached hash beats re-hashing each occurrence; the cache is
+# functools' (C code: a lookup costs about what a dictionary's does) and bounded.
+@lru_cache(maxsize=1 << 20)
+def _word_hash(word: str) -> int:
+    return zlib.crc32(word.encode("utf-8", "surrogatepass"))
 
 
 def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
@@ -55,16 +65,7 @@ def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
     tokens = words(text)
     if not tokens:
         return np.zeros(0, dtype=np.uint64)
-    cache = _WORD_HASHES
-    if len(cache) > _WORD_CACHE_SIZE:  # bounded memory: start over rather than grow without limit
-        cache.clear()
-    hashes = []
-    for w in tokens:
-        h = cache.get(w)
-        if h is None:
-            h = cache[w] = zlib.crc32(w.encode("utf-8"))
-        hashes.append(h)
-    word_hash = np.array(hashes, dtype=np.uint64)
+    word_hash = np.fromiter(map(_word_hash, tokens), dtype=np.uint64, count=len(tokens))
     n = min(ngram, len(tokens))
     count = len(tokens) - n + 1
     mixed = np.zeros(count, dtype=np.uint64)
@@ -179,32 +180,84 @@ def optimal_bands_rows(threshold: float, num_perm: int, fp_weight: float = 0.5,
     return best
 
 
-class LSHIndex:
-    """Banded LSH over MinHash signatures: one dictionary per band, from a band's hash to document keys.
+_BAND_SEED = np.uint64(0xCBF29CE484222325)
+_BAND_PRIME = np.uint64(0x100000001B3)
 
-    A band of ``rows`` values is stored as one 64-bit hash of its bytes, not the bytes themselves,
-    which keeps the index near ``bands`` small ints per document (a collision of two different bands
-    at 64 bits only adds a candidate, which ``verify`` in NearDedup then rejects).
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per band of each signature, shape (n, bands), as int64.
+
+    The ``rows`` values of a band are folded FNV-style with the band's number as salt, then
+    mixed: the same band of two signatures gives the same key in every process and on every
+    run (which a disk index and a resumed run need), and two different bands collide with
+    probability about 2**-64 (a collision only adds a candidate, which ``verify`` rejects).
+    """
+    sig = np.asarray(signatures)
+    sig = sig.reshape(1, -1) if sig.ndim == 1 else sig
+    values = np.ascontiguousarray(sig[:, :bands * rows], dtype=np.uint64).reshape(len(sig), bands, rows)
+    with np.errstate(over="ignore"):
+        h = np.broadcast_to(_BAND_SEED ^ (np.arange(bands, dtype=np.uint64) * _MIX[1]), (len(sig), bands)).copy()
+        for r in range(rows):
+            h ^= values[:, :, r]
+            h *= _BAND_PRIME
+        h ^= h >> np.uint64(31)
+        h *= _MIX[4]
+        h ^= h >> np.uint64(29)
+    return h.view(np.int64)
+
+
+class LSHIndex:
+    """Banded LSH over MinHash signatures: a dictionary from a band's key (:func:`band_keys`) to documents.
+
+    A band of ``rows`` values is stored as one 64-bit key, not the values themselves, and a
+    key seen once maps to its document directly (a list only when several share it), which
+    keeps the index near ``bands`` small ints per document.
     """
 
     def __init__(self, bands: int, rows: int):
         self.bands, self.rows = bands, rows
-        self.tables: list[dict[int, list[Any]]] = [dict() for _ in range(bands)]
+        self.table: dict[int, Any] = {}
 
-    def _band_keys(self, signature: np.ndarray) -> list[int]:
-        sig = np.ascontiguousarray(signature[: self.bands * self.rows], dtype=np.uint64)
-        return [hash(sig[i * self.rows:(i + 1) * self.rows].tobytes()) for i in range(self.bands)]
+    def keys(self, signature: np.ndarray) -> list[int]:
+        return band_keys(signature, self.bands, self.rows)[0].tolist()
 
     def query(self, signature: np.ndarray) -> set:
         """Keys of indexed documents that share at least one band with ``signature``."""
+        return self.query_keys(self.keys(signature))
+
+    def query_keys(self, keys: list[int]) -> set:
         found: set = set()
-        for table, key in zip(self.tables, self._band_keys(signature)):
-            found.update(table.get(key, ()))
+        get = self.table.get
+        for key in keys:
+            hit = get(key)
+            if hit is not None:
+                if type(hit) is list:
+                    found.update(hit)
+                else:
+                    found.add(hit)
         return found
 
     def insert(self, key: Any, signature: np.ndarray) -> None:
-        for table, band in zip(self.tables, self._band_keys(signature)):
-            table.setdefault(band, []).append(key)
+        self.insert_keys(key, self.keys(signature))
+
+    def insert_keys(self, doc: Any, keys: list[int]) -> None:
+        table = self.table
+        for key in keys:
+            hit = table.get(key)
+            if hit is None:
+                table[key] = doc
+            elif type(hit) is list:
+                hit.append(doc)
+            else:
+                table[key] = [hit, doc]
+
+
+_NEAR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS near_docs (doc INTEGER PRIMARY KEY, gen INTEGER NOT NULL, id TEXT NOT NULL,
+                                      sig BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS near_bands (bkey INTEGER NOT NULL, doc INTEGER NOT NULL, gen INTEGER NOT NULL,
+                                       PRIMARY KEY (bkey, doc)) WITHOUT ROWID;
+"""
 
 
 @dataclass
@@ -219,6 +272,8 @@ class NearDedup(Step):
     rows: int | None = None
     # Confirm LSH candidates with the signatures' estimated Jaccard (costs num_perm*4 bytes per kept document).
     verify: bool = True
+    index: str = "memory"          # memory | disk (an SQLite file, for more documents than memory holds)
+    index_dir: str | None = None   # where a disk index lives (default: the run's state folder, or a temp folder)
 
     name = "near_dedup"
     stateful = True
@@ -232,10 +287,76 @@ class NearDedup(Step):
             self.bands, self.rows = optimal_bands_rows(self.threshold, self.num_perm)
         elif self.bands * self.rows > self.num_perm:
             raise ConfigError(f"near_dedup: bands*rows ({self.bands}*{self.rows}) exceeds num_perm ({self.num_perm})")
+        if self.index not in ("memory", "disk"):
+            raise ConfigError(f"near_dedup.index must be 'memory' or 'disk', got {self.index!r}")
         self.a, self.b = make_permutations(self.num_perm, self.seed)
-        self.index = LSHIndex(self.bands, self.rows)
-        self.signatures: dict[Any, np.ndarray] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lsh = LSHIndex(self.bands, self.rows)
+        self._ids: list[str] = []            # kept document number -> id
+        self._sigs: list[np.ndarray] = []    # kept document number -> signature (uint32), when verifying
         self._pending: dict[Any, np.ndarray] = {}
+        self._store: Store | None = None
+        self._journal: list[tuple[int, str, bytes]] | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def __getstate__(self):  # to a worker process: the settings, not the index
+        state = dict(self.__dict__)
+        state.update(lsh=LSHIndex(self.bands, self.rows), _ids=[], _sigs=[], _pending={}, _store=None,
+                     _journal=None, _tmp=None)
+        return state
+
+    @property
+    def signatures(self) -> dict[str, np.ndarray]:
+        """Kept documents' signatures by id (memory index; a copy, for inspection)."""
+        return dict(zip(self._ids, self._sigs))
+
+    # --- state -------------------------------------------------------------------------------
+
+    def open_state(self, folder: Path | None, checkpoint: int = 0) -> None:
+        if self.index == "disk" and self.index_dir is not None:
+            folder = Path(self.index_dir)  # the user's choice (a larger disk), run or no run
+        if folder is None:
+            if self.index != "disk":
+                return
+            if self.index_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="ttl-near-dedup-")
+            folder = Path(self.index_dir or self._tmp.name)
+        self._store = Store(Path(folder) / "near_dedup.sqlite", _NEAR_SCHEMA)
+        self._store.restore(["near_docs", "near_bands"], checkpoint)
+        if self.index == "memory":  # rebuild the tables from the journal of kept signatures
+            rows = self._store.db.execute("SELECT doc, id, sig FROM near_docs ORDER BY doc").fetchall()
+            if rows:
+                sigs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint32).reshape(len(rows), -1)
+                keys = band_keys(sigs, self.bands, self.rows).tolist()
+                for (doc, doc_id, _), sig, k in zip(rows, sigs, keys):
+                    self.lsh.insert_keys(doc, k)
+                    self._ids.append(doc_id)
+                    if self.verify:
+                        self._sigs.append(sig)
+            self._journal = []
+        else:
+            self._next = self._store.db.execute("SELECT COALESCE(MAX(doc) + 1, 0) FROM near_docs").fetchone()[0]
+
+    def checkpoint(self, number: int) -> None:
+        if self._store is None:
+            return
+        if self._journal:
+            self._store.db.executemany("INSERT INTO near_docs VALUES (?, ?, ?, ?)",
+                                       ((n, self._store.gen, i, sig) for n, i, sig in self._journal))
+            self._journal = []
+        self._store.checkpoint(number)
+
+    def close_state(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # --- work --------------------------------------------------------------------------------
 
     def prepare(self, docs: Sequence[dict[str, Any]]) -> None:
         """Compute the signatures of a batch in one vectorized pass (called by the pipeline)."""
@@ -243,17 +364,62 @@ class NearDedup(Step):
         sigs = minhash_signatures(hashes, self.a, self.b)
         self._pending = {d["id"]: s for d, s in zip(docs, sigs)}
 
-    def process(self, doc: dict[str, Any]) -> str | None:
+    def precompute(self, docs: list[dict[str, Any]]) -> None:
+        """Signatures and band keys of ``docs``, stored in each (in a worker process, before dedup)."""
+        if not docs:
+            return
+        sigs = minhash_signatures([shingle_hashes(d["text"], self.ngram) for d in docs], self.a, self.b)
+        keys = band_keys(sigs, self.bands, self.rows).tolist()
+        sigs32 = sigs.astype(np.uint32)
+        for doc, sig, k in zip(docs, sigs32, keys):
+            doc["_minhash"] = (sig, k)
+
+    def _signature(self, doc: dict[str, Any]) -> tuple[np.ndarray, list[int]]:
+        ready = doc.pop("_minhash", None)
+        if ready is not None:
+            return ready
         sig = self._pending.pop(doc["id"], None)
         if sig is None:
             sig = minhash_signature(shingle_hashes(doc["text"], self.ngram), self.a, self.b)
-        candidates = self.index.query(sig)
-        if self.verify:
-            candidates = {c for c in candidates if estimated_jaccard(sig, self.signatures[c]) >= self.threshold}
+        return sig.astype(np.uint32), self.lsh.keys(sig)
+
+    def process(self, doc: dict[str, Any]) -> str | None:
+        sig, keys = self._signature(doc)
+        if self.index == "disk":
+            return self._process_disk(doc, sig, keys)
+        candidates = self.lsh.query_keys(keys)
+        if self.verify and candidates:
+            candidates = {c for c in candidates if estimated_jaccard(sig, self._sigs[c]) >= self.threshold}
         if candidates:
-            doc["duplicate_of"] = min(candidates, key=str)
+            doc["duplicate_of"] = min((self._ids[c] for c in candidates), key=str)
             return "near_duplicate"
-        self.index.insert(doc["id"], sig)
-        if self.verify:  # values fit in 32 bits: half the memory of the uint64 working copy
-            self.signatures[doc["id"]] = sig.astype(np.uint32)
+        number = len(self._ids)
+        self.lsh.insert_keys(number, keys)
+        self._ids.append(doc["id"])
+        if self.verify:
+            self._sigs.append(sig)  # values fit in 32 bits: half the memory of the uint64 working copy
+        if self._journal is not None:
+            self._journal.append((number, doc["id"], sig.tobytes()))
+        return None
+
+    def _process_disk(self, doc: dict[str, Any], sig: np.ndarray, keys: list[int]) -> str | None:
+        if self._store is None:
+            self.open_state(None)
+        db = self._store.db
+        marks = ",".join("?" * len(keys))
+        found = [r[0] for r in db.execute(f"SELECT DISTINCT doc FROM near_bands WHERE bkey IN ({marks})", keys)]
+        ids: list[str] = []
+        if found:
+            rows = db.execute(f"SELECT id, sig FROM near_docs WHERE doc IN ({','.join('?' * len(found))})", found)
+            for doc_id, blob in rows:
+                if not self.verify or estimated_jaccard(sig, np.frombuffer(blob, dtype=np.uint32)) >= self.threshold:
+                    ids.append(doc_id)
+        if ids:
+            doc["duplicate_of"] = min(ids, key=str)
+            return "near_duplicate"
+        number, gen = self._next, self._store.gen
+        self._next += 1
+        db.execute("INSERT INTO near_docs VALUES (?, ?, ?, ?)", (number, gen, doc["id"], sig.tobytes()))
+        db.executemany("INSERT OR IGNORE INTO near_bands VALUES (?, ?, ?)", ((k, number, gen) for k in keys))
+        self._store.inserted(1 + len(keys))
         return None

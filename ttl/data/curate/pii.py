@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Step
+from .base import EDIT_CONTEXT, Step, record_edit
 
 _CPF_WEIGHTS_1 = list(range(10, 1, -1))          # 10, 9, ..., 2 for the first 9 digits
 _CPF_WEIGHTS_2 = list(range(11, 1, -1))          # 11, 10, ..., 2 for the first 10 digits
@@ -75,6 +75,15 @@ PHONE = re.compile(
     r"|\+55\s?\d{2}\s?9?\d{4}[-\s]?\d{4}"               # country code, then area code
     r"|\d{2}\s9?\d{4}-\d{4}"                           # area code, space, number with a hyphen
     r")(?![\w/-]|\.\d)")
+# Every CPF, CNPJ and phone number above holds 10 or more digits, one to the next at most two
+# characters apart: text without such a run holds none of them (one cheap scan instead of three).
+_DIGIT_RUN = re.compile(r"\d(?:\D{0,2}\d){9}")
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+
+
+def shape(value: str) -> str:
+    """``value`` with every digit written 0 and every other letter x: what it looked like, not what it was."""
+    return _LETTER_OR_DIGIT.sub(lambda m: "0" if m.group(0).isdigit() else "x", value)
 
 
 @dataclass
@@ -100,27 +109,63 @@ class PIIMasker(Step):
 
     def mask(self, text: str) -> tuple[str, dict[str, int]]:
         """The masked text and how many items of each kind were replaced."""
-        counts = {"email": 0, "phone": 0, "cpf": 0, "cnpj": 0}
+        masked, counts, _ = self.mask_spans(text)
+        return masked, counts
 
-        def replace_if(kind: str, valid):
+    def mask_spans(self, text: str) -> tuple[str, dict[str, int], list[tuple[int, int, str, str]]]:
+        """:meth:`mask`, and where each placeholder is in the masked text: ``(start, end, kind, shape)``."""
+        counts = {"email": 0, "phone": 0, "cpf": 0, "cnpj": 0}
+        spans: list[list] = []  # [start, end, kind, shape], in the coordinates of the latest text
+
+        def run(kind: str, pattern: re.Pattern, valid, text: str) -> str:
+            placeholder = self.placeholders[kind]
+            moves: list[tuple[int, int]] = []  # (end of a replaced match in the input, length change)
+            shift = 0
+
             def _sub(match: re.Match) -> str:
-                if valid is not None and not valid(match.group(0)):
-                    return match.group(0)
+                nonlocal shift
+                value = match.group(0)
+                if valid is not None and not valid(value):
+                    return value
                 counts[kind] += 1
-                return self.placeholders[kind]
-            return _sub
+                start = match.start() + shift
+                spans.append([start, start + len(placeholder), kind, shape(value)])
+                shift += len(placeholder) - len(value)
+                moves.append((match.end(), len(placeholder) - len(value)))
+                return placeholder
+
+            before = len(spans)
+            out = pattern.sub(_sub, text)
+            # Spans found by earlier passes move by the length changes of the matches before them.
+            if moves:
+                for span in spans[:before]:
+                    delta = sum(d for end, d in moves if end <= span[0])
+                    span[0] += delta
+                    span[1] += delta
+            return out
 
         if self.mask_email and "@" in text:
-            text = EMAIL.sub(replace_if("email", None), text)
-        # CNPJ before CPF: a CNPJ's first digits could otherwise be read as a CPF.
-        if self.mask_cnpj:
-            text = CNPJ.sub(replace_if("cnpj", is_valid_cnpj), text)
-        if self.mask_cpf:
-            text = CPF.sub(replace_if("cpf", is_valid_cpf), text)
-        if self.mask_phone:
-            text = PHONE.sub(replace_if("phone", None), text)
-        return text, counts
+            text = run("email", EMAIL, None, text)
+        if (self.mask_cnpj or self.mask_cpf or self.mask_phone) and _DIGIT_RUN.search(text):
+            # CNPJ before CPF: a CNPJ's first digits could otherwise be read as a CPF.
+            if self.mask_cnpj:
+                text = run("cnpj", CNPJ, is_valid_cnpj, text)
+            if self.mask_cpf:
+                text = run("cpf", CPF, is_valid_cpf, text)
+            if self.mask_phone:
+                text = run("phone", PHONE, None, text)
+        return text, counts, [(a, b, kind, form) for a, b, kind, form in sorted(spans)]
 
     def process(self, doc: dict[str, Any]) -> str | None:
-        doc["text"], _ = self.mask(doc["text"])
+        text = doc["text"]
+        if doc.get("edits") is None:
+            doc["text"], _ = self.mask(text)
+            return None
+        masked, _, spans = self.mask_spans(text)
+        for start, end, kind, form in spans:
+            # Both sides are cut from the masked text, so the log never repeats personal data:
+            # "before" shows the shape of the value (digits as 0, letters as x), not the value.
+            lo, hi = max(0, start - EDIT_CONTEXT), end + EDIT_CONTEXT
+            record_edit(doc, self.name, f"pii_{kind}", masked[lo:start] + form + masked[end:hi], masked[lo:hi])
+        doc["text"] = masked
         return None
