@@ -113,9 +113,12 @@ def test_fsdp_on_two_processes_matches_ddp_and_its_checkpoint_loads_in_one(runs,
     assert max_weight_difference(fsdp, resumed, 6) == 0.0
 
 
-def test_the_shipped_ddp_config_runs_ttl_pretrain_from_the_command_line(tmp_path):
-    """The README's command: accelerate launch --config_file ttl/configs/accelerate/ddp.yaml -m ttl.cli pretrain."""
-    config = Path(__file__).parents[1] / "ttl" / "configs" / "accelerate" / "ddp.yaml"
+@pytest.mark.parametrize("launcher", ["ddp", "fsdp"])
+def test_the_shipped_configs_run_ttl_pretrain_from_the_command_line(tmp_path, launcher):
+    """The README's command: accelerate launch --config_file ttl/configs/accelerate/<ddp|fsdp>.yaml -m ttl.cli pretrain."""
+    config = Path(__file__).parents[1] / "ttl" / "configs" / "accelerate" / f"{launcher}.yaml"
+    # fsdp.yaml is written for 8 GPUs in bf16: 2 CPU processes in float32 here.
+    overrides = ["--num_processes", "2", "--mixed_precision", "no"] if launcher == "fsdp" else []
     profile = tmp_path / "tiny.yaml"
     profile.write_text("name: tiny\nmodel: {vocab_size: 512, hidden_size: 64, intermediate_size: 160, num_layers: 2,"
                        " num_heads: 4, num_kv_heads: 2, max_seq_len: 64}\ndata: {max_documents: 60}\n"
@@ -123,10 +126,14 @@ def test_the_shipped_ddp_config_runs_ttl_pretrain_from_the_command_line(tmp_path
     out = tmp_path / "run"
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-                           "-m", "ttl.cli", "pretrain", "--profile", str(profile), "--out", str(out)],
+                           *overrides, "-m", "ttl.cli", "pretrain", "--profile", str(profile), "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout.count('"checkpoint"') == 1                       # one report, from the main process
     rows = [json.loads(line) for line in (out / "checkpoints" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and rows[0]["tokens"] == 2 * 4 * 64
     assert (out / "checkpoints" / "latest").read_text() == "step_0000002"
+    # Under fsdp.yaml ttl shards with its own FSDP2 path (as train.fsdp: true), which stores the
+    # optimizer state by parameter name; DDP stores it by parameter number.
+    trainer = json.loads((out / "checkpoints" / "step_0000002" / "trainer.json").read_text())
+    assert trainer["optimizer_format"] == {"ddp": "ids", "fsdp": "fqn"}[launcher]

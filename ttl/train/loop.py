@@ -130,14 +130,38 @@ def global_block_start(step: int, micro: int, rank: int, micro_batch: int, accum
     return (step * accum * world + micro * world + rank) * micro_batch
 
 
-def shard_model(model) -> None:
+def shard_model(model, reshard_after_forward: bool = True) -> None:
     """FSDP2 (``torch.distributed.fsdp.fully_shard``): each block, then the rest, sharded over the
-    processes. It runs on GPUs (NCCL) and, for the tests, on CPU processes (gloo)."""
+    processes. It runs on GPUs (NCCL) and, for the tests, on CPU processes (gloo).
+    ``reshard_after_forward=False`` keeps each block's gathered weights from the forward to the
+    backward pass (ZeRO-2-like: more memory, less communication)."""
     from torch.distributed.fsdp import fully_shard
 
     for block in model.blocks:
-        fully_shard(block)
-    fully_shard(model)
+        fully_shard(block, reshard_after_forward=reshard_after_forward)
+    fully_shard(model, reshard_after_forward=reshard_after_forward)
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes")
+
+
+def launched_with_fsdp() -> bool:
+    """Whether ``accelerate launch`` was given an FSDP config (ttl/configs/accelerate/fsdp.yaml)."""
+    return _env_flag("ACCELERATE_USE_FSDP", False)
+
+
+@contextlib.contextmanager
+def _ttl_shards_itself():
+    """Make the Accelerator without accelerate's FSDP plugin: under an FSDP launch config ttl
+    shards the model with its own FSDP2 path (``shard_model``), as with ``train.fsdp: true``,
+    so that checkpoints, evaluation and resuming work the same way under either launcher."""
+    saved = os.environ.pop("ACCELERATE_USE_FSDP", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["ACCELERATE_USE_FSDP"] = saved
 
 
 def gather_full_state(model, optimizer) -> dict:
@@ -274,8 +298,10 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
 
     mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[cfg.precision]
     log_with = available_trackers(cfg.log_with)
-    accelerator = Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available(), log_with=log_with or None,
-                              project_dir=str(run.root / "logs"))
+    fsdp_launch = launched_with_fsdp()
+    with _ttl_shards_itself():
+        accelerator = Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available(),
+                                  log_with=log_with or None, project_dir=str(run.root / "logs"))
     device = accelerator.device
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32 as in the published run
@@ -315,9 +341,9 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
         load_model_weights(model, last)
         trainer_state = load_trainer_state(last)
         start_step = int(trainer_state["step"])
-    fsdp = cfg.fsdp and world > 1
-    if fsdp:
-        shard_model(model)   # FSDP2: each block's parameters split over the processes, gathered per use
+    fsdp = (cfg.fsdp or fsdp_launch) and world > 1
+    if fsdp:  # FSDP2: each block's parameters split over the processes, gathered per use
+        shard_model(model, reshard_after_forward=_env_flag("FSDP_RESHARD_AFTER_FORWARD", True))
     groups = model.optimizer_groups(cfg.weight_decay)
     optimizer = make_adamw(groups, device, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     if trainer_state is not None:
