@@ -21,6 +21,11 @@ IN_FORM = 10
 NOTEBOOKS = [ROOT / f"{entry['file']}.ipynb"
              for part in yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))["parts"]
              for entry in part["chapters"] if entry["file"].startswith("notebooks/")][:IN_FORM]
+# Later chapters written in this form from the start (chapter 11: its write-it-yourself
+# exercise is the RoPE row reordering of the GGUF export, checked by check_rope_rows).
+WRITTEN_IN_FORM = ["notebooks/11_export"]
+NOTEBOOKS += [path for path in (ROOT / f"{name}.ipynb" for name in WRITTEN_IN_FORM)
+              if path not in NOTEBOOKS]
 MAX_CODE_LINE = 88
 
 
@@ -91,3 +96,44 @@ def test_notebooks_are_stored_without_outputs(chapter):
     for cell in cells:
         if cell["cell_type"] == "code":
             assert cell.get("execution_count") is None and not cell.get("outputs")
+
+
+def _cell_defining(cells: list[dict], name: str) -> str:
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return next(s for s in sources if re.search(rf"^def {name}\(", s, re.M))
+
+
+def test_the_rope_exercise_of_chapter_11_passes_the_solution_and_fails_the_mistakes():
+    """nbval runs the solution against check_rope_rows; this shows the check can fail: the rows
+    left in place, or interleaved over the whole matrix instead of head by head, are refused."""
+    import numpy as np
+
+    cells = _cells(ROOT / "notebooks/11_export.ipynb")
+    namespace = {"np": np}
+    for name in ("rope_half", "check_rope_rows", "rope_rows_solution"):
+        exec(_cell_defining(cells, name), namespace)  # noqa: S102 - the chapter's own cells
+    check = namespace["check_rope_rows"]
+    check(namespace["rope_rows_solution"])
+    for wrong in (lambda w, heads: w, lambda w, heads: namespace["rope_rows_for_gguf"](w, 1)):
+        with pytest.raises(AssertionError):
+            check(wrong)
+
+
+def test_the_block_start_exercise_of_chapter_5_passes_the_solution_and_fails_the_mistakes():
+    """nbval runs the solution against check_block_start; this shows the check can fail: the
+    start computed without the rank (every process on the same blocks, the bug issue 18 fixed)
+    or with micro-batches and ranks that share positions (overlapping shares) is refused."""
+    from ttl.train.loop import global_block_start
+
+    cells = _cells(ROOT / "notebooks/05_pretraining.ipynb")
+    namespace = {"global_block_start": global_block_start}
+    for name in ("check_block_start", "block_start_solution"):
+        exec(_cell_defining(cells, name), namespace)  # noqa: S102 - the chapter's own cells
+    check = namespace["check_block_start"]
+    check(namespace["block_start_solution"])
+    check(global_block_start)
+    no_rank = lambda step, micro, rank, b, accum, world: (step * accum + micro) * b  # noqa: E731
+    overlapping = lambda step, micro, rank, b, accum, world: (step * accum * world + micro + rank) * b  # noqa: E731
+    for wrong in (no_rank, overlapping):
+        with pytest.raises(AssertionError):
+            check(wrong)
