@@ -16,7 +16,7 @@ from typing import Any
 from ttl.config import ConfigError
 
 from .base import Step
-from .store import Store
+from .store import Store, close_index, index_folder
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS exact (digest BLOB PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID;"
 
@@ -53,14 +53,9 @@ class ExactDedup(Step):
     # --- state -------------------------------------------------------------------------------
 
     def open_state(self, folder: Path | None, checkpoint: int = 0) -> None:
-        if self.index == "disk" and self.index_dir is not None:
-            folder = Path(self.index_dir)  # the user's choice (a larger disk), run or no run
+        folder = index_folder(self, folder)
         if folder is None:
-            if self.index != "disk":
-                return
-            if self.index_dir is None:
-                self._tmp = tempfile.TemporaryDirectory(prefix="ttl-exact-dedup-")
-            folder = Path(self.index_dir or self._tmp.name)
+            return
         self._store = Store(Path(folder) / "exact_dedup.sqlite", _SCHEMA)
         self._store.restore(["exact"], checkpoint)
         if self.index == "memory":
@@ -77,12 +72,7 @@ class ExactDedup(Step):
         self._store.checkpoint(number)
 
     def close_state(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        close_index(self)
 
     # --- work --------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from ttl.config import ConfigError
 from ttl.data.text import jaccard, shingles, words  # noqa: F401  (jaccard, shingles: importable from here)
 
 from .base import Step
-from .store import Store
+from .store import Store, close_index, index_folder
 
 MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 MAX_HASH = np.uint64((1 << 32) - 1)
@@ -315,14 +315,9 @@ class NearDedup(Step):
     # --- state -------------------------------------------------------------------------------
 
     def open_state(self, folder: Path | None, checkpoint: int = 0) -> None:
-        if self.index == "disk" and self.index_dir is not None:
-            folder = Path(self.index_dir)  # the user's choice (a larger disk), run or no run
+        folder = index_folder(self, folder)
         if folder is None:
-            if self.index != "disk":
-                return
-            if self.index_dir is None:
-                self._tmp = tempfile.TemporaryDirectory(prefix="ttl-near-dedup-")
-            folder = Path(self.index_dir or self._tmp.name)
+            return
         self._store = Store(Path(folder) / "near_dedup.sqlite", _NEAR_SCHEMA)
         self._store.restore(["near_docs", "near_bands"], checkpoint)
         if self.index == "memory":  # rebuild the tables from the journal of kept signatures
@@ -349,12 +344,7 @@ class NearDedup(Step):
         self._store.checkpoint(number)
 
     def close_state(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        close_index(self)
 
     # --- work --------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ a half-written table.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from pathlib import Path
 
 COMMIT_EVERY = 50_000
@@ -61,3 +62,28 @@ class Store:
             self.db.close()
         except sqlite3.Error:
             pass
+
+
+def index_folder(step, folder: Path | None) -> Path | None:
+    """Where a deduplicator's SQLite file goes: ``index_dir`` for a disk index when set (the
+    user's choice, a larger disk, run or no run), else the run's state folder, else (a disk
+    index outside a run) a temporary folder that ``close_index`` removes; None when there is
+    nothing to keep (a memory index outside a run)."""
+    if step.index == "disk" and step.index_dir is not None:
+        return Path(step.index_dir)
+    if folder is not None:
+        return Path(folder)
+    if step.index != "disk":
+        return None
+    step._tmp = tempfile.TemporaryDirectory(prefix=f"ttl-{step.name}-")
+    return Path(step._tmp.name)
+
+
+def close_index(step) -> None:
+    """Commit and close a deduplicator's store, and remove its temporary folder if it has one."""
+    if step._store is not None:
+        step._store.close()
+        step._store = None
+    if step._tmp is not None:
+        step._tmp.cleanup()
+        step._tmp = None
