@@ -35,6 +35,14 @@ def weights(out: Path, step: int) -> dict[str, torch.Tensor]:
     return load_file(str(out / "checkpoints" / f"step_{step:07d}" / "model.safetensors"))
 
 
+# Weights of runs that split the same global batch differently agree to float32 noise, which
+# AdamW amplifies: it divides each update by the root of its second moment, so for a weight whose
+# gradient is near zero a rounding difference in the gradient's sum (one batch, or an all-reduce
+# of two halves) becomes a visible share of the step. Observed: up to 1.4e-5 after 6 steps. A
+# wrong split (both processes on the same blocks) changes the losses themselves, checked at 1e-5.
+WEIGHT_TOL = 5e-5
+
+
 def max_weight_difference(a: Path, b: Path, step: int) -> float:
     wa, wb = weights(a, step), weights(b, step)
     return max((wa[k] - wb[k]).abs().max().item() for k in wa)
@@ -56,8 +64,8 @@ def test_two_processes_train_exactly_like_one_with_the_whole_batch(runs):
     assert len(one) == len(two) == len(accum) == 6                  # each row written once
     assert max(abs(a - b) for a, b in zip(one, two)) < 1e-5, (one, two)
     assert max(abs(a - b) for a, b in zip(one, accum)) < 1e-5, (one, accum)
-    assert max_weight_difference(runs / "one", runs / "two", 6) < 1e-5
-    assert max_weight_difference(runs / "one", runs / "two-accum", 6) < 1e-5
+    assert max_weight_difference(runs / "one", runs / "two", 6) < WEIGHT_TOL
+    assert max_weight_difference(runs / "one", runs / "two-accum", 6) < WEIGHT_TOL
 
 
 def test_the_processes_train_on_disjoint_shares_of_the_global_batch(runs):
@@ -90,7 +98,7 @@ def test_resume_under_two_processes_is_exact_and_one_process_can_continue(runs, 
     continued = runs / "continued"
     launch(2, continued, tiny_tokens, micro=4, stop_after=4)
     launch(1, continued, tiny_tokens, micro=8)
-    assert max_weight_difference(runs / "one", continued, 6) < 1e-5
+    assert max_weight_difference(runs / "one", continued, 6) < WEIGHT_TOL
 
 
 def test_fsdp_on_two_processes_matches_ddp_and_its_checkpoint_loads_in_one(runs, tiny_tokens):
@@ -102,7 +110,7 @@ def test_fsdp_on_two_processes_matches_ddp_and_its_checkpoint_loads_in_one(runs,
     fsdp = runs / "fsdp"
     launch(2, fsdp, tiny_tokens, micro=4, fsdp=1)
     assert max(abs(a - b) for a, b in zip(losses(fsdp), losses(runs / "two"))) < 1e-5
-    assert max_weight_difference(runs / "two", fsdp, 6) < 1e-5
+    assert max_weight_difference(runs / "two", fsdp, 6) < WEIGHT_TOL
     model = load_checkpoint_model(fsdp / "checkpoints" / "step_0000006")
     x = torch.randint(0, model.config.vocab_size, (1, 12))
     with torch.no_grad():
