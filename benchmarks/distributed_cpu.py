@@ -13,7 +13,7 @@ For each: wall time, CPU time of the training processes (user + system, from the
 rusage), and the training tokens/s of the last logged row. The losses of (3) are compared with
 those of (1), step by step: data parallelism must not change what is learnt. Results go to
 ``benchmarks/results/distributed_cpu.md``. On a GPU box the same comparison is the
-``ddp`` stage of ``benchmarks/gpu_session.sh``.
+``fsdp`` stage of ``benchmarks/gpu_session.sh`` (DDP, then FSDP, on GPUs).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def main() -> None:
         "plus an all-reduce of every gradient per step and a second Python interpreter, so they "
         "are no faster; the point of this run is that they learn exactly the same thing. On GPUs each "
         "process has its own device and the speed-up is close to the number of GPUs "
-        "(`benchmarks/gpu_session.sh`, stage ddp).",
+        "(`benchmarks/gpu_session.sh fsdp` runs DDP, then FSDP, on GPUs).",
         "",
     ]
     atomic_write_text(RESULTS, "\n".join(lines))
