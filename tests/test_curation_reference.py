@@ -38,6 +38,8 @@ from ttl.data.curate.dedup import normalized_text_hash
 from ttl.data.curate.minhash import make_permutations, minhash_signatures, optimal_bands_rows, shingle_hashes
 from ttl.data.curate.pii import CNPJ, CPF, EMAIL, PHONE, is_valid_cnpj, is_valid_cpf
 from ttl.data.curate.quality import _dup_ngram_fraction, _top_ngram_fraction, words_of
+from ttl.data.curate.lines import default_patterns
+from ttl.data.curate.pii import PIIMasker
 from ttl.data.curate.resources import read_word_list
 from ttl.data.curate.scoring import score_curation
 from ttl.data.text import words as _words
@@ -192,7 +194,12 @@ class ReferencePipeline:
         self.order = [e["name"] for e in cfg.steps if e.get("enabled", True)]
         lf = self.settings["line_filter"]
         lf.setdefault("max_words", 40), lf.setdefault("nav_min_separators", 2), lf.setdefault("nav_max_words_per_item", 3)
-        self.patterns = [re.compile(p, re.IGNORECASE) for p in lf.get("patterns", [])]
+        # The patterns the config names, or the language folders' (ttl/data/resources/<code>/).
+        patterns = lf.get("patterns")
+        if patterns is None:
+            patterns = default_patterns(cfg.language, lf.get("also_languages", []))
+        self.patterns = [re.compile(p, re.IGNORECASE) for p in patterns]
+        self.settings["pii"].setdefault("placeholders", PIIMasker(language=cfg.language).placeholders)
         q = self.settings["quality"]
         for key in ("max_top_ngram_ratio", "max_duplicate_ngram_ratio"):
             q[key] = {int(n): float(r) for n, r in (q.get(key) or {}).items()} or None
@@ -362,7 +369,7 @@ def test_fast_line_filter_equals_reference(crawl_texts):
     from ttl.data.curate.base import case_lookalikes
     settings = {k: v for k, v in load_curation_config().step("line_filter").items() if k != "name"}
     step = LineFilter(**settings)
-    compiled = [re.compile(p, re.IGNORECASE) for p in settings["patterns"]]
+    compiled = [re.compile(p, re.IGNORECASE) for p in step.patterns]
     lines = [line for t in crawl_texts for line in t.split("\n") if line.strip()]
     rng = random.Random(2)
     words = ["cookies", "COOKIE", "política de privacidade", "Privacy Policy", "clique aqui", "menu", "javascript",

@@ -6,6 +6,7 @@ Run from the repository root (a build tool: not part of the ``ttl`` package, nor
     python tools/build_sample.py --only corpus
     python tools/build_sample.py --check      # validate the corpus sources, write nothing
     python tools/build_sample.py --stats      # sizes, words, type/token ratio, split counts
+    python tools/build_sample.py --language es   # the Spanish corpus sample only (also --check, --stats)
 
 Sources (all written for this course, CC BY 4.0; see ``data/README.md``):
 
@@ -51,6 +52,8 @@ SEED = 2024
 DOC_SEPARATOR = "====="
 INSTRUCTION_SEPARATOR = "-----"
 INSTRUCTION_PREFIX = "instrucoes_"
+# The prefix of instruction files per language (file names are written in the language).
+INSTRUCTION_PREFIXES = {"pt": INSTRUCTION_PREFIX, "es": "instrucciones_"}
 INSTRUCTION_TEMPLATE = "<instruction>{request}</instruction>{answer}"
 NEAR_DUPLICATE_THRESHOLD = 0.5  # Jaccard similarity of word 5-gram sets
 SHINGLE_SIZE = 5
@@ -104,10 +107,21 @@ def strip_instruction_tags(text: str) -> str:
     return _INSTRUCTION_TAGS.sub("\n", text).strip()
 
 
-def parse_corpus_file(path: Path) -> tuple[list[SourceDocument], list[str]]:
+def corpus_folders(language: str = "pt") -> tuple[str, str]:
+    """(sources folder, output folder) under ``data/`` for ``language``: corpus/ for pt, corpus-<code>/ else."""
+    if language not in INSTRUCTION_PREFIXES:
+        raise DataError(f"no corpus sources are known for language {language!r}; add its instruction-file "
+                        f"prefix to INSTRUCTION_PREFIXES in tools/build_sample.py (known: "
+                        f"{sorted(INSTRUCTION_PREFIXES)})")
+    name = "corpus" if language == "pt" else f"corpus-{language}"
+    return f"sources/{name}", name
+
+
+def parse_corpus_file(path: Path, instruction_prefix: str = INSTRUCTION_PREFIX
+                      ) -> tuple[list[SourceDocument], list[str]]:
     """Documents of one source file, and the problems found in it."""
     kind = path.stem
-    is_instruction = kind.startswith(INSTRUCTION_PREFIX)
+    is_instruction = kind.startswith(instruction_prefix)
     issues: list[str] = []
     raw = path.read_text(encoding="utf-8")
     raw = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
@@ -153,7 +167,7 @@ def parse_corpus_file(path: Path) -> tuple[list[SourceDocument], list[str]]:
         else:
             if separators:
                 issues.append(f"{where}: stray '{INSTRUCTION_SEPARATOR}' line {start + separators[0]} "
-                              f"in a prose file (only {INSTRUCTION_PREFIX}*.txt files hold "
+                              f"in a prose file (only {instruction_prefix}*.txt files hold "
                               "request/answer pairs)")
                 continue
             text = body
@@ -197,14 +211,16 @@ def find_duplicates(documents: list[SourceDocument],
 
 
 def collect_corpus(source_dir: Path | None = None, skip_bad: bool = False,
-                   threshold: float = NEAR_DUPLICATE_THRESHOLD) -> tuple[list[SourceDocument], list[str]]:
+                   threshold: float = NEAR_DUPLICATE_THRESHOLD,
+                   language: str = "pt") -> tuple[list[SourceDocument], list[str]]:
     """Parse and validate every ``*.txt`` in the corpus sources (sorted by name).
 
     Returns the documents and the problems found. With ``skip_bad`` the documents with
     problems (and the later copy of each duplicate) are left out; otherwise any problem
     raises :class:`CorpusSourceError`.
     """
-    source_dir = source_dir or data_dir() / "sources" / "corpus"
+    source_dir = source_dir or data_dir() / corpus_folders(language)[0]
+    prefix = INSTRUCTION_PREFIXES.get(language, INSTRUCTION_PREFIX)
     files = sorted(source_dir.glob("*.txt")) if source_dir.is_dir() else []
     if not files:
         raise DataError(f"no corpus sources (*.txt) in {source_dir}; add some, each document "
@@ -212,7 +228,7 @@ def collect_corpus(source_dir: Path | None = None, skip_bad: bool = False,
     documents: list[SourceDocument] = []
     issues: list[str] = []
     for path in files:
-        docs, problems = parse_corpus_file(path)
+        docs, problems = parse_corpus_file(path, prefix)
         documents += docs
         issues += problems
         if not docs and not problems:
@@ -239,11 +255,14 @@ def corpus_rows(documents: list[SourceDocument]) -> list[dict[str, str]]:
     return rows
 
 
-def build_corpus(root: Path | None = None, skip_bad: bool = False) -> tuple[Path, int, list[str]]:
-    """Write ``data/corpus/sample.jsonl``; returns (path, number of documents, issues)."""
+def build_corpus(root: Path | None = None, skip_bad: bool = False,
+                 language: str = "pt") -> tuple[Path, int, list[str]]:
+    """Write ``data/corpus/sample.jsonl`` (``data/corpus-<code>/`` for another language);
+    returns (path, number of documents, issues)."""
     root = root or data_dir()
-    documents, issues = collect_corpus(root / "sources" / "corpus", skip_bad=skip_bad)
-    out = root / "corpus" / "sample.jsonl"
+    sources, output = corpus_folders(language)
+    documents, issues = collect_corpus(root / sources, skip_bad=skip_bad, language=language)
+    out = root / output / "sample.jsonl"
     count = atomic_write_jsonl(out, corpus_rows(documents))
     return out, count, issues
 
@@ -593,7 +612,7 @@ def build_labelled(name: str, root: Path | None = None) -> dict[str, int]:
     return {split: atomic_write_jsonl(root / name / f"{split}.jsonl", rows) for split, rows in splits.items()}
 
 
-def corpus_stats(root: Path | None = None) -> dict[str, Any]:
+def corpus_stats(root: Path | None = None, language: str = "pt") -> dict[str, Any]:
     """Size of the shipped corpus and of the labelled sets (what ``--stats`` prints).
 
     Words are ``\\w+`` tokens, lower-cased; the type/token ratio is distinct words over
@@ -601,7 +620,11 @@ def corpus_stats(root: Path | None = None) -> dict[str, Any]:
     """
     root = root or data_dir()
     stats: dict[str, Any] = {}
-    corpus = root / "corpus" / "sample.jsonl"
+    corpus = root / corpus_folders(language)[1] / "sample.jsonl"
+    if language != "pt":  # the labelled sets are Portuguese only: report the corpus alone
+        if not corpus.is_file():
+            raise DataError(f"{corpus} is missing; build it with `python tools/build_sample.py --language "
+                            f"{language}`")
     if corpus.is_file():
         rows = list(read_table(corpus))
         tokens: list[str] = []
@@ -619,6 +642,8 @@ def corpus_stats(root: Path | None = None) -> dict[str, Any]:
             "documents_per_kind": dict(sorted(kinds.items())),
         }
     label_columns = {"assin2": "entailment_judgment", "hatebr": "offensive_language", "faquad_nli": "label"}
+    if language != "pt":
+        return stats
     for name, column in label_columns.items():
         entry = {}
         for split in ("train", "validation", "test"):
@@ -639,20 +664,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out documents with problems instead of stopping")
     parser.add_argument("--stats", action="store_true", help="print sizes and counts of the shipped sample")
+    parser.add_argument("--language", default="pt", choices=sorted(INSTRUCTION_PREFIXES),
+                        help="language of the corpus sample (default pt; another language builds only "
+                             "data/corpus-<code>/sample.jsonl from data/sources/corpus-<code>/)")
     args = parser.parse_args(argv)
     try:
+        if args.language != "pt" and args.only and args.only != ["corpus"]:
+            raise DataError(f"the labelled sets are Portuguese only; --language {args.language} builds the "
+                            "corpus alone (drop --only, or use --only corpus)")
         if args.stats:
-            print(json.dumps(corpus_stats(), ensure_ascii=False, indent=2))
+            print(json.dumps(corpus_stats(language=args.language), ensure_ascii=False, indent=2))
             return 0
         if args.check:
-            documents, issues = collect_corpus(skip_bad=True)
+            documents, issues = collect_corpus(skip_bad=True, language=args.language)
             for issue in issues:
                 print("problem:", issue)
             print(f"{len(documents)} usable documents, {len(issues)} problem(s)")
             return 1 if issues else 0
-        for part in args.only or ("corpus", *LABELLED):
+        parts = args.only or (("corpus", *LABELLED) if args.language == "pt" else ("corpus",))
+        for part in parts:
             if part == "corpus":
-                path, count, issues = build_corpus(skip_bad=args.skip_bad)
+                path, count, issues = build_corpus(skip_bad=args.skip_bad, language=args.language)
                 for issue in issues:
                     print("skipped:", issue)
                 print(f"corpus: {count} documents -> {path}")

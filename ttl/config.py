@@ -331,6 +331,73 @@ class DPOConfig(_Section):
 
 
 @dataclass
+class ContinualStage(_Section):
+    """One stage of continual pretraining (``continual.stage_1`` / ``continual.stage_2``)."""
+
+    section = "continual.stage"
+
+    steps: int = _f(40, gt=0)
+    lr: float = _f(1e-4, gt=0)
+    warmup_steps: int = _f(10, ge=0)
+    # "constant" (after the warmup) or "cosine" (to min_lr_ratio * lr at the last step).
+    schedule: str = _f("constant", choices=("constant", "cosine"))
+    min_lr_ratio: float = _f(0.1, ge=0, le=1)
+    # Decoupled decay: p <- p - weight_decay * p each step, whatever the learning rate
+    # (ttl.train.continual.DecoupledAdamW); T-lite: 1e-6.
+    weight_decay: float = _f(1e-6, ge=0)
+    betas: tuple[float, float] = _f((0.9, 0.95), ge=0, lt=1)
+    grad_clip: float = _f(1.0, ge=0)
+    # Share of the blocks drawn from each source of continual.sources (they must add up to 1).
+    mix: dict[str, float] = _f(factory=lambda: {"new": 0.85, "replay": 0.15})
+
+    def check(self) -> None:
+        if not self.mix or any(v < 0 for v in self.mix.values()) or abs(sum(self.mix.values()) - 1) > 1e-6:
+            raise ConfigError(f"{self.section}.mix must give each source a share >= 0, adding up to 1; "
+                              f"got {self.mix}")
+
+
+def _stage_2() -> ContinualStage:
+    return ContinualStage(steps=20, lr=1e-4, warmup_steps=0, schedule="cosine", mix={"new": 0.7, "replay": 0.3})
+
+
+@dataclass
+class ContinualConfig(_Section):
+    """Continual pretraining into a new language (``ttl continue``), T-lite's recipe.
+
+    T-lite (stage 1: 85% new language, 15% replay, constant LR 1e-5 after 10 warmup steps,
+    AdamW betas 0.9/0.95, decoupled weight decay 1e-6, clipping 1.0; stage 2: a smaller,
+    cleaner mix, cosine schedule). The defaults keep the shares, betas, decay, clipping and
+    schedules, scaled to smoke size: tens of steps, and a larger LR (1e-4) since a tiny model
+    trained for seconds moves little at 1e-5.
+    """
+
+    section = "continual"
+
+    # Source name -> a packed token folder (with meta.json), a corpus (JSONL/parquet path or
+    # Hub name) packed with the run's tokenizer, or "run": the --from run's own token files.
+    sources: dict[str, str] = _f(factory=lambda: {"new": "data/corpus-es/sample.jsonl", "replay": "run"})
+    max_documents: int | None = _f(None, gt=0)   # per corpus source, when packing it
+    stage_1: ContinualStage = _f(factory=ContinualStage)
+    stage_2: ContinualStage = _f(factory=_stage_2)
+
+    def __post_init__(self) -> None:
+        for name in ("stage_1", "stage_2"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                setattr(self, name, _build(ContinualStage, value, f"continual.{name}"))
+            elif not isinstance(value, ContinualStage):
+                raise ConfigError(f"continual.{name} must be a mapping of stage settings, got {value!r}")
+        super().__post_init__()
+
+    def check(self) -> None:
+        for name in ("stage_1", "stage_2"):
+            unknown = sorted(set(getattr(self, name).mix) - set(self.sources))
+            if unknown:
+                raise ConfigError(f"continual.{name}.mix names {unknown}, which continual.sources does not "
+                                  f"define (it has {sorted(self.sources)})")
+
+
+@dataclass
 class Profile:
     name: str
     description: str = ""
@@ -342,6 +409,7 @@ class Profile:
     eval: EvalConfig = field(default_factory=EvalConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    continual: ContinualConfig = field(default_factory=ContinualConfig)
 
     def __post_init__(self) -> None:
         # One source for the vocabulary size and the context length: the model's.
@@ -373,7 +441,7 @@ class Profile:
 
 _SECTIONS = {"model": ModelConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
              "train": TrainConfig, "finetune": FinetuneConfig, "eval": EvalConfig, "sft": SFTConfig,
-             "dpo": DPOConfig}
+             "dpo": DPOConfig, "continual": ContinualConfig}
 
 
 def _build(cls: type, values: dict[str, Any] | None, where: str):

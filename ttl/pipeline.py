@@ -122,12 +122,16 @@ def load_task_dataset(profile: Profile, task):
     return load_task_data(task, task_source(profile, task))
 
 
-def source_digest(source: str | None, dataset: str = "corpus") -> str:
-    """Digest of a data source: the sample's bytes, a local path's names/sizes/times, a Hub name."""
-    from .data.loaders import sample_file
+def source_digest(source: str | None, dataset: str = "corpus", language: str = "pt") -> str:
+    """Digest of a data source: the sample's bytes, a local path's names/sizes/times, a Hub name.
+
+    The embedded corpus sample is the one of ``language`` (``data/corpus-<code>/`` unless pt)."""
+    from .data.loaders import corpus_sample_file, sample_file
     from .data.readers import resolve_source
 
     if source is None:
+        if dataset == "corpus":
+            return digest_file(corpus_sample_file(language))
         return digest_file(sample_file(dataset, "train"))
     kind, where = resolve_source(source)
     return digest_stat(where) if kind == "local" else f"hub:{where}"
@@ -153,7 +157,7 @@ def _corpus_expectation(profile: Profile, run: RunDir):
               "curation": curation.to_dict()}
     if data.corpus is None:
         config["crawl_seed"] = profile.train.seed
-    inputs = {"source": source_digest(data.corpus)}
+    inputs = {"source": source_digest(data.corpus, language=data.language)}
     expect = Expectation("curated corpus", run.corpus_dir, inputs, config, _fix("pipeline", run, profile),
                          _curation_complete)
     return expect, curation
@@ -186,8 +190,8 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False, build: 
             from .data.crawl import make_raw_crawl
             from .data.loaders import load_corpus
 
-            return make_raw_crawl(load_corpus(max_documents=data.max_documents), seed=profile.train.seed,
-                                  language=data.language)
+            return make_raw_crawl(load_corpus(max_documents=data.max_documents, language=data.language),
+                                  seed=profile.train.seed, language=data.language)
         return corpus_texts(data.corpus, text_column=data.text_column, max_documents=data.max_documents,
                             split=data.corpus_split)
 

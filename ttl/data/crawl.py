@@ -445,11 +445,12 @@ def make_raw_crawl(documents: Iterable[dict | str], seed: int = 0, language: str
 
 def write_raw_crawl(out_path: str | Path, seed: int = 0, documents: Iterable[dict | str] | None = None,
                     language: str = "pt", **rates: float) -> Path:
-    """Make a raw crawl (from the embedded corpus unless ``documents`` are given) and write it as JSONL, atomically."""
+    """Make a raw crawl (from the embedded corpus of ``language`` unless ``documents`` are given) and write it
+    as JSONL, atomically."""
     if documents is None:
         from ttl.data.loaders import load_corpus
 
-        documents = load_corpus()
+        documents = load_corpus(language=language)  # the embedded sample of the crawl's language
     docs = list(documents)
     crawl = make_raw_crawl(docs, seed=seed, language=language, **rates)
     path = Path(out_path)

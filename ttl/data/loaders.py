@@ -37,7 +37,7 @@ from ..tasks import SPLITS, DatasetSpec, Task, get_dataset
 from .readers import DataError, corpus_texts, local_files, read_table, resolve_source
 
 __all__ = ["DataError", "DATA_DIR_ENV", "data_dir", "sample_file", "load_task_data", "load_corpus",
-           "load_assin2", "load_hatebr", "load_faquad_nli", "load_from_hub", "ensure_splits",
+           "corpus_sample_file", "load_assin2", "load_hatebr", "load_faquad_nli", "load_from_hub", "ensure_splits",
            "stratified_subset", "check_columns", "corpus_texts", "SPLIT_ALIASES"]
 
 DATA_DIR_ENV = "TTL_DATA_DIR"
@@ -111,6 +111,28 @@ def sample_file(dataset: str | Task | DatasetSpec, split: str) -> Path:
     path = data_dir() / spec.sample_files[split]
     if not path.is_file():
         raise DataError(f"{path} is missing from the embedded sample. {REBUILD_HINT}")
+    return path
+
+
+def corpus_sample_file(language: str = "pt") -> Path:
+    """The embedded corpus sample of ``language``: ``data/corpus/`` for pt, ``data/corpus-<code>/`` otherwise.
+
+    Portuguese keeps its historical folder (the course's main language); any other language
+    has its own folder, so a profile switches language with ``data.language`` alone.
+    """
+    code = str(language or "").strip().lower()
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)?", code):
+        raise DataError(f"data.language must be a language code such as 'pt' or 'es', got {language!r}")
+    if code == "pt":
+        return sample_file("corpus", "train")
+    folder = data_dir() / f"corpus-{code}"
+    path = folder / "sample.jsonl"
+    if not path.is_file():
+        hint = (f"{REBUILD_HINT[:-1]} (`python tools/build_sample.py --language {code}`)."
+                if (data_dir() / "sources" / f"corpus-{code}").is_dir() else
+                "Set data.corpus to a Hub dataset or a local file (JSONL/Parquet with a text column).")
+        raise DataError(f"no embedded sample for language {code!r} in {data_dir()} ({path} is missing); "
+                        f"set data.corpus to a Hub dataset or a local file. {hint}")
     return path
 
 
@@ -394,17 +416,19 @@ def load_faquad_nli(name: str | None = None, **hub_kwargs: Any) -> DatasetDict:
 
 
 def load_corpus(name: str | os.PathLike | None = None, split: str = "train", streaming: bool | None = None,
-                max_documents: int | None = None, **hub_kwargs: Any) -> Dataset | IterableDataset:
+                max_documents: int | None = None, language: str = "pt",
+                **hub_kwargs: Any) -> Dataset | IterableDataset:
     """The pretraining corpus (columns ``text`` and ``metadata``, like Pt-Corpus-Instruct).
 
     ``streaming`` defaults to True for a Hub name (the real corpus is tens of GB) and
     False otherwise; ``max_documents`` keeps only the first documents (in the corpus's order:
-    a corpus has no labels to stratify by).
+    a corpus has no labels to stratify by). ``language`` picks the embedded sample when
+    ``name`` is None (see :func:`corpus_sample_file`); a named source is read as it is.
     """
     spec = get_dataset("corpus")
     if max_documents is not None and max_documents <= 0:
         raise DataError(f"max_documents must be a positive number or None, got {max_documents!r}")
-    kind, location = ("local", sample_file(spec, "train")) if name is None else resolve_source(name)
+    kind, location = ("local", corpus_sample_file(language)) if name is None else resolve_source(name)
     if kind == "local":
         if split != "train":
             raise DataError(f"a local corpus has a single split, 'train'; got split={split!r}")

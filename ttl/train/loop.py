@@ -276,7 +276,14 @@ def pretrain(profile: Profile, run: RunDir, *, tokens_dir: str | os.PathLike | N
 
 
 def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, stop_after, show_progress,
-              model) -> TrainResult:
+              model, ckpt_root: Path | None = None, lr_fn=None, batch_fn=None, optimizer_fn=None,
+              manifest_extra: dict | None = None, row_extra=None) -> TrainResult:
+    """The loop of :func:`pretrain`. The keyword hooks let continual pretraining
+    (:mod:`ttl.train.continual`) reuse it unchanged; left out, the loop is pretraining's:
+    ``ckpt_root`` (default the run's checkpoints folder), ``lr_fn(step, total_steps)`` (default
+    warmup + cosine), ``batch_fn(step, micro, rank, world)`` giving (x, y) (default the seeded order
+    of ``tokens_dir``), ``optimizer_fn(groups, device)`` (default AdamW), ``manifest_extra`` (added to
+    each checkpoint's manifest), ``row_extra(done)`` (columns added to each logged row)."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
@@ -316,10 +323,10 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
         from .. import kernels
 
         kernels.apply(model)  # the Triton RMSNorm, RoPE, SwiGLU and cross-entropy, swapped in
-    ckpt_root = run.checkpoints_dir
+    ckpt_root = Path(ckpt_root) if ckpt_root is not None else run.checkpoints_dir
     start_step = 0
     trainer_state = None
-    manifest = _checkpoint_manifest(profile, tokens_dir)
+    manifest = {**_checkpoint_manifest(profile, tokens_dir), **(manifest_extra or {})}
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
     show_progress = show_progress and main
@@ -345,7 +352,10 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
     if fsdp:  # FSDP2: each block's parameters split over the processes, gathered per use
         shard_model(model, reshard_after_forward=_env_flag("FSDP_RESHARD_AFTER_FORWARD", True))
     groups = model.optimizer_groups(cfg.weight_decay)
-    optimizer = make_adamw(groups, device, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    if optimizer_fn is not None:
+        optimizer = optimizer_fn(groups, device)
+    else:
+        optimizer = make_adamw(groups, device, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     if trainer_state is not None:
         _load_optimizer_state(model, optimizer, trainer_state, fsdp, last)
         torch.set_rng_state(trainer_state["rng_cpu"])
@@ -384,16 +394,19 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
                initial=start_step, total=end_step)
     model.train()
     for step in bar:
-        lr = lr_at(step, max_lr=cfg.lr, warmup_steps=cfg.warmup_steps, max_steps=total_steps,
-                   min_lr_ratio=cfg.min_lr_ratio)
+        lr = lr_fn(step, total_steps) if lr_fn is not None else lr_at(
+            step, max_lr=cfg.lr, warmup_steps=cfg.warmup_steps, max_steps=total_steps, min_lr_ratio=cfg.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=device)
         for micro in range(cfg.grad_accum_steps):
-            idx = train_blocks.indices_of(global_block_start(step, micro, rank, cfg.micro_batch_size,
-                                                             cfg.grad_accum_steps, world),
-                                          cfg.micro_batch_size, cfg.seed)
-            x, y = train_blocks.batch(idx)
+            if batch_fn is not None:
+                x, y = batch_fn(step, micro, rank, world)
+            else:
+                idx = train_blocks.indices_of(global_block_start(step, micro, rank, cfg.micro_batch_size,
+                                                                 cfg.grad_accum_steps, world),
+                                              cfg.micro_batch_size, cfg.seed)
+                x, y = train_blocks.batch(idx)
             last_micro = micro == cfg.grad_accum_steps - 1
             # Gradients are all-reduced once a step, on the last micro-batch, not on each one.
             if fsdp:
@@ -434,6 +447,8 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
             elapsed = time.perf_counter() - window_start
             row = {"step": done, "loss": window_loss / window_steps, "lr": lr,
                    "tokens": done * tokens_per_step, "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
+            if row_extra is not None:
+                row.update(row_extra(done))
             if peak:
                 row["mfu"] = flops_per_token * row["tokens_per_s"] / peak
             if val_loss is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ttl.config import ConfigError
+from ttl.resources import language_resources, missing_warning
 
 from .base import Step, check_keys
 from .dedup import ExactDedup
@@ -99,7 +100,10 @@ def build_step(entry: dict[str, Any], language: str) -> Step:
 
 
 def build_steps(config: CurationConfig) -> list[Step]:
-    return [build_step(entry, config.language) for entry in config.steps if entry.get("enabled", True)]
+    """The enabled steps; one warning when the language lacks resource files (the steps run without them)."""
+    steps = [build_step(entry, config.language) for entry in config.steps if entry.get("enabled", True)]
+    missing_warning(language_resources(config.language))
+    return steps
 
 
 def load_curation_config(source: str | Path | dict | CurationConfig | None = None, **overrides: Any

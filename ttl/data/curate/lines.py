@@ -1,9 +1,10 @@
 """Line-level cleanup: drop boilerplate lines (cookie banners, menus, share buttons, footers).
 
 Runs before the document-level decisions: a good article with a cookie banner
-on top should lose the banner, not be thrown away. Patterns come from the
-config (regular expressions, case-insensitive), so another language only needs
-its own list in the YAML file.
+on top should lose the banner, not be thrown away. Patterns (regular
+expressions, case-insensitive) come from the language's ``boilerplate.txt`` with the
+shared ones (:mod:`ttl.resources`), plus those of ``also_languages``; a ``patterns`` list
+in the config replaces them all.
 
 In a hard-wrapped document (see :mod:`ttl.data.curate.paragraphs`) a line is a piece of
 a sentence, so the step judges whole paragraphs there instead, and removes a paragraph
@@ -72,6 +73,22 @@ def required_strings(pattern: str) -> list[str] | None:
     return sorted(set(found)) if found and all(found) else None
 
 
+def default_patterns(language: str, also_languages: list[str] = ()) -> list[str]:
+    """The shared boilerplate patterns, then those of ``language`` and of ``also_languages`` (no repeats)."""
+    from ttl.resources import language_resources
+    res = language_resources(language)
+    patterns = list(res.boilerplate_patterns)
+    for code in also_languages:
+        if code == language:
+            continue
+        other = language_resources(code)
+        if other.boilerplate is None:
+            raise ConfigError(f"line_filter.also_languages: no ttl/data/resources/{code}/boilerplate.txt; "
+                              f"add it or remove {code!r} from the list")
+        patterns += other.boilerplate
+    return list(dict.fromkeys(patterns))
+
+
 _NAV_SEPARATORS = re.compile(r"\s[|»›·•]\s|\s[|»›·•]$|^[|»›·•]\s")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _SEPARATOR_CHARS = frozenset("|»›·•")
@@ -81,7 +98,12 @@ _SEPARATOR_CHARS = frozenset("|»›·•")
 class LineFilter(Step):
     """Remove lines that match a boilerplate pattern or look like a navigation menu."""
 
-    patterns: list[str] = field(default_factory=list)
+    # None: the shared patterns, the language's and those of also_languages (ttl/data/resources/).
+    patterns: list[str] | None = None
+    language: str = "pt"
+    # Languages whose boilerplate is removed too: this step runs before language identification,
+    # and sites carry interface text in other languages (English above all).
+    also_languages: list[str] = field(default_factory=list)
     # A line with at least this many separators (| » › · •) and few words per item is a menu.
     nav_min_separators: int = 2
     nav_max_words_per_item: int = 3
@@ -94,6 +116,8 @@ class LineFilter(Step):
     name = "line_filter"
 
     def __post_init__(self) -> None:
+        if self.patterns is None:
+            self.patterns = default_patterns(self.language, self.also_languages)
         try:
             self._compiled = [re.compile(p, re.IGNORECASE) for p in self.patterns]
         except re.error as exc:

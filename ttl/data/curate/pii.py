@@ -1,10 +1,16 @@
-"""PII masking: e-mail addresses, Brazilian phone numbers, CPF and CNPJ numbers.
+"""PII masking: e-mail addresses, phone numbers and national identity numbers, per language.
+
+Which detectors run, and their placeholders, come from the language's ``pii.yaml``
+(``ttl/data/resources/<code>/``): Portuguese masks e-mail, Brazilian phones, CPF and CNPJ;
+Spanish e-mail, Spanish phones and DNI/NIE numbers; English e-mail and international phones.
 
 CPF (individual taxpayer number, 11 digits) and CNPJ (company number, 14
 digits) end in two check digits computed modulo 11. We mask a number only when
 its check digits are right: an order number or a protocol code that merely has
 the same shape stays in the text, because masking it would teach the model
-nothing and lose information.
+nothing and lose information. A Spanish DNI (8 digits) or NIE (X, Y or Z and 7 digits) ends in a
+check letter, "TRWAGMYFPDXBNJZSQVHLCKE"[number % 23] (the NIE's letter counts as 0, 1, 2):
+it is masked only when that letter is right.
 """
 
 from __future__ import annotations
@@ -46,6 +52,30 @@ def cnpj_check_digits(first12: str) -> str:
     return f"{d1}{d2}"
 
 
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def dni_letter(number: str) -> str:
+    """The check letter of a DNI (8 digits) or NIE (X/Y/Z and 7 digits) body."""
+    body = number.upper()
+    if len(body) == 8 and body[0] in "XYZ":
+        body = str("XYZ".index(body[0])) + body[1:]
+    if len(body) != 8 or not body.isdigit():
+        raise ValueError(f"a DNI body has 8 digits and a NIE body X/Y/Z and 7 digits, got {number!r}")
+    return _DNI_LETTERS[int(body) % 23]
+
+
+def is_valid_dni(value: str) -> bool:
+    """True for a DNI or NIE (spaces and hyphens ignored) whose check letter is right."""
+    compact = re.sub(r"[\s-]", "", value).upper()
+    if len(compact) != 9 or not compact[-1].isalpha():
+        return False
+    try:
+        return dni_letter(compact[:-1]) == compact[-1]
+    except ValueError:
+        return False
+
+
 def is_valid_cpf(number: str) -> bool:
     """True for an 11-digit CPF (punctuation ignored) with correct check digits, not all one digit."""
     digits = re.sub(r"\D", "", number)
@@ -75,9 +105,43 @@ PHONE = re.compile(
     r"|\+55\s?\d{2}\s?9?\d{4}[-\s]?\d{4}"               # country code, then area code
     r"|\d{2}\s9?\d{4}-\d{4}"                           # area code, space, number with a hyphen
     r")(?![\w/-]|\.\d)")
+# Spanish phone numbers: +34 and nine digits, or nine digits starting with 6, 7, 8 or 9
+# (mobile 6/7, landline 8/9), grouped 3-3-3, 3-2-2-2 or 2-3-2-2, or bare.
+PHONE_ES = re.compile(
+    r"(?<![\w+(./-])(?:"
+    r"(?:\+|00)34[\s.-]?[6-9](?:[\s.-]?\d){8}"          # country code, then the nine digits
+    r"|[6-9]\d{2}[\s.-]?\d{3}[\s.-]?\d{3}"                # 612 345 678, 612345678
+    r"|[6-9]\d{2}[\s.-]\d{2}[\s.-]\d{2}[\s.-]\d{2}"       # 612 34 56 78
+    r"|[89]\d[\s.-]\d{3}[\s.-]\d{2}[\s.-]\d{2}"          # 91 123 45 67
+    r")(?![\w/-]|\.\d)")
+# A number written with its country code: +44 20 7946 0958, +1 (555) 123-4567 (8 to 15 digits).
+PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}(?![\w/-]|\.\d)")
+# DNI 12345678Z, 12345678-Z; NIE X1234567L, X-1234567-L.
+DNI = re.compile(r"(?<![\w.-])(?:[XYZ][\s-]?\d{7}|\d{8})[\s-]?[A-Z](?!\w)", re.IGNORECASE)
+
+
+def _intl_digits_ok(value: str) -> bool:
+    return 8 <= sum(c.isdigit() for c in value) <= 15
+
+
+# detector -> (kind it counts as, pattern, validity check or None). Order of the masking passes:
+# identity numbers before phones, so a phone pattern never eats part of a CNPJ or a DNI.
+DETECTORS: dict[str, tuple] = {
+    "email": ("email", EMAIL, None),
+    "cnpj": ("cnpj", CNPJ, is_valid_cnpj),   # CNPJ before CPF: its first digits could read as a CPF
+    "cpf": ("cpf", CPF, is_valid_cpf),
+    "dni": ("dni", DNI, is_valid_dni),
+    "phone_br": ("phone", PHONE, None),
+    "phone_es": ("phone", PHONE_ES, None),
+    "phone_intl": ("phone", PHONE_INTL, _intl_digits_ok),
+}
+KINDS = ("email", "phone", "cpf", "cnpj", "dni")
+_BR_ONLY = frozenset({"email", "cnpj", "cpf", "phone_br"})
 # Every CPF, CNPJ and phone number above holds 10 or more digits, one to the next at most two
 # characters apart: text without such a run holds none of them (one cheap scan instead of three).
 _DIGIT_RUN = re.compile(r"\d(?:\D{0,2}\d){9}")
+# The other detectors need seven digits or more (a NIE has seven).
+_SHORT_DIGIT_RUN = re.compile(r"\d(?:\D{0,2}\d){6}")
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 
 
@@ -86,26 +150,50 @@ def shape(value: str) -> str:
     return _LETTER_OR_DIGIT.sub(lambda m: "0" if m.group(0).isdigit() else "x", value)
 
 
+_BR_DEFAULTS = {"email": "<EMAIL>", "phone": "<TELEFONE>", "cpf": "<CPF>", "cnpj": "<CNPJ>"}
+_KIND_FLAG = {"email": "mask_email", "phone": "mask_phone", "cpf": "mask_cpf", "cnpj": "mask_cnpj",
+              "dni": "mask_dni"}
+
+
 @dataclass
 class PIIMasker(Step):
-    """Replace personal data with placeholders; never removes a document."""
+    """Replace personal data with placeholders; never removes a document.
 
-    placeholders: dict[str, str] = field(default_factory=lambda: {
-        "email": "<EMAIL>", "phone": "<TELEFONE>", "cpf": "<CPF>", "cnpj": "<CNPJ>"})
+    ``detectors`` and ``placeholders`` default to the language's ``pii.yaml``; a language
+    without one masks e-mail addresses only. Placeholders given here override the
+    language's, kind by kind; the ``mask_<kind>`` switches turn a kind off.
+    """
+
+    language: str = "pt"
+    detectors: list[str] | None = None
+    placeholders: dict[str, str] | None = None
     mask_email: bool = True
     mask_phone: bool = True
     mask_cpf: bool = True
     mask_cnpj: bool = True
+    mask_dni: bool = True
 
     name = "pii"
 
     def __post_init__(self) -> None:
-        defaults = {"email": "<EMAIL>", "phone": "<TELEFONE>", "cpf": "<CPF>", "cnpj": "<CNPJ>"}
-        unknown = set(self.placeholders) - set(defaults)
+        from ttl.config import ConfigError
+        from ttl.resources import language_resources
+        rules = language_resources(self.language).pii or {"detectors": ["email"], "placeholders": {}}
+        detectors = list(rules["detectors"] if self.detectors is None else self.detectors)
+        unknown = [d for d in detectors if d not in DETECTORS]
         if unknown:
-            from ttl.config import ConfigError
-            raise ConfigError(f"pii.placeholders: unknown kind(s) {sorted(unknown)}; use {sorted(defaults)}")
-        self.placeholders = {**defaults, **self.placeholders}
+            raise ConfigError(f"pii.detectors: unknown detector(s) {unknown}; use {sorted(DETECTORS)}")
+        given = dict(self.placeholders or {})
+        unknown = set(given) - set(KINDS)
+        if unknown:
+            raise ConfigError(f"pii.placeholders: unknown kind(s) {sorted(unknown)}; use {sorted(KINDS)}")
+        defaults = {kind: f"<{kind.upper()}>" for kind in KINDS}
+        self.placeholders = {**defaults, **_BR_DEFAULTS, **rules["placeholders"], **given}
+        # The passes in DETECTORS order, for the detectors chosen and the kinds switched on.
+        self._passes = [(DETECTORS[d][0],) + DETECTORS[d][1:] for d in DETECTORS
+                        if d in detectors and getattr(self, _KIND_FLAG[DETECTORS[d][0]])]
+        self._kinds = tuple(dict.fromkeys(DETECTORS[d][0] for d in DETECTORS if d in detectors))
+        self._digit_run = _DIGIT_RUN if set(detectors) <= _BR_ONLY else _SHORT_DIGIT_RUN
 
     def mask(self, text: str) -> tuple[str, dict[str, int]]:
         """The masked text and how many items of each kind were replaced."""
@@ -114,7 +202,7 @@ class PIIMasker(Step):
 
     def mask_spans(self, text: str) -> tuple[str, dict[str, int], list[tuple[int, int, str, str]]]:
         """:meth:`mask`, and where each placeholder is in the masked text: ``(start, end, kind, shape)``."""
-        counts = {"email": 0, "phone": 0, "cpf": 0, "cnpj": 0}
+        counts = {kind: 0 for kind in self._kinds}
         spans: list[list] = []  # [start, end, kind, shape], in the coordinates of the latest text
 
         def run(kind: str, pattern: re.Pattern, valid, text: str) -> str:
@@ -144,16 +232,16 @@ class PIIMasker(Step):
                     span[1] += delta
             return out
 
-        if self.mask_email and "@" in text:
-            text = run("email", EMAIL, None, text)
-        if (self.mask_cnpj or self.mask_cpf or self.mask_phone) and _DIGIT_RUN.search(text):
-            # CNPJ before CPF: a CNPJ's first digits could otherwise be read as a CPF.
-            if self.mask_cnpj:
-                text = run("cnpj", CNPJ, is_valid_cnpj, text)
-            if self.mask_cpf:
-                text = run("cpf", CPF, is_valid_cpf, text)
-            if self.mask_phone:
-                text = run("phone", PHONE, None, text)
+        digits = None  # whether the text holds a run of digits long enough for a number, once asked
+        for kind, pattern, valid in self._passes:
+            if kind == "email":
+                if "@" in text:
+                    text = run(kind, pattern, valid, text)
+                continue
+            if digits is None:
+                digits = bool(self._digit_run.search(text))
+            if digits:
+                text = run(kind, pattern, valid, text)
         return text, counts, [(a, b, kind, form) for a, b, kind, form in sorted(spans)]
 
     def process(self, doc: dict[str, Any]) -> str | None:

@@ -126,8 +126,12 @@ class QualityFilter(Step):
                     setattr(self, key, {int(n): float(r) for n, r in dict(value).items()})
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(f"quality.{key} must map n-gram sizes to ratios, e.g. {{2: 0.2}}") from exc
-        self._stopwords = (frozenset(read_word_list("stopwords", self.language, self.stopwords_file))
-                           if self.min_stopword_ratio else frozenset())
+        words = read_word_list("stopwords", self.language, self.stopwords_file) if self.min_stopword_ratio else []
+        if words is None:
+            # No stop-word list for this language: the rule cannot be judged, so it is off
+            # (the pipeline's warning about the language's missing files says how to add one).
+            self.min_stopword_ratio = None
+        self._stopwords = frozenset(words or ())
 
     def measures(self, text: str) -> dict[str, float]:
         """Every statistic the rules use, for inspection in the notebook."""

@@ -67,7 +67,9 @@ class ToxicityFilter(Step):
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ConfigError(f"toxicity.action must be one of {list(ACTIONS)}, got {self.action!r}")
-        terms = sorted(set(read_word_list("toxicity", self.language, self.words_file)), key=len, reverse=True)
+        # No list for this language: no term matches (an empty alternation would match everywhere).
+        terms = sorted(set(read_word_list("toxicity", self.language, self.words_file) or ()), key=len, reverse=True)
+        self._has_terms = bool(terms)
         # One alternation with word boundaries; longest first so phrases win over their words.
         alternatives = "|".join(re.escape(t) for t in terms)
         self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
@@ -92,7 +94,7 @@ class ToxicityFilter(Step):
         return any(map(folded.__contains__, self._folded_terms))
 
     def is_toxic_line(self, line: str) -> bool:
-        return bool(self._pattern.search(line))
+        return self._has_terms and bool(self._pattern.search(line))
 
     def _mask_terms(self, doc: dict[str, Any], pattern: re.Pattern) -> None:
         text = doc["text"]
@@ -110,7 +112,7 @@ class ToxicityFilter(Step):
         # One search of the whole text says whether any line or paragraph can be toxic: the
         # spanning pattern finds every term the plain one finds (and those across a line
         # break), and its look-arounds see a newline as they see a line's end.
-        if self._maybe_toxic(text) and self._spanning.search(text):
+        if self._has_terms and self._maybe_toxic(text) and self._spanning.search(text):
             units, spans = _units(text, self.unwrap_paragraphs)
             pattern = self._pattern if spans is None else self._spanning
             toxic = sum(1 for unit in units if pattern.search(unit))
