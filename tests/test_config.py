@@ -119,3 +119,25 @@ def test_chat_settings_are_profile_sections(tmp_path):
     assert sft.max_steps == 9 and sft.lr == 1e-4
     with pytest.raises(ConfigError, match="sft.batch_size"):
         load_profile(str(path), sft={"batch_size": 0})
+
+
+def test_a_profile_extends_another_section_by_section(tmp_path):
+    # A teacher's language is the smoke profile with a few keys changed, not a copy of it.
+    path = tmp_path / "smoke-gl.yaml"
+    path.write_text("extends: smoke\ndata: {language: gl}\ntrain: {max_steps: 7}\n")
+    mine, smoke = load_profile(str(path)), load_profile("smoke")
+    assert mine.name == "smoke-gl" and mine.description == ""
+    assert mine.data.language == "gl" and mine.train.max_steps == 7
+    assert mine.data.val_fraction == smoke.data.val_fraction and mine.train.lr == smoke.train.lr
+    assert mine.model == smoke.model
+    # A base file named relative to the file that extends it, and loops named.
+    (tmp_path / "child.yaml").write_text("extends: smoke-gl.yaml\nmodel: {num_layers: 2}\n")
+    child = load_profile(str(tmp_path / "child.yaml"))
+    assert child.model.num_layers == 2 and child.data.language == "gl" and child.train.max_steps == 7
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loop"):
+        load_profile(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("extends: no-such-profile\n")
+    with pytest.raises(ConfigError, match="unknown profile 'no-such-profile'"):
+        load_profile(str(tmp_path / "c.yaml"))

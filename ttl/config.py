@@ -375,7 +375,8 @@ class ContinualConfig(_Section):
 
     # Source name -> a packed token folder (with meta.json), a corpus (JSONL/parquet path or
     # Hub name) packed with the run's tokenizer, or "run": the --from run's own token files.
-    sources: dict[str, str] = _f(factory=lambda: {"new": "data/corpus-es/sample.jsonl", "replay": "run"})
+    # "sample:<code>" is the embedded sample of that language.
+    sources: dict[str, str] = _f(factory=lambda: {"new": "sample:es", "replay": "run"})
     max_documents: int | None = _f(None, gt=0)   # per corpus source, when packing it
     stage_1: ContinualStage = _f(factory=ContinualStage)
     stage_2: ContinualStage = _f(factory=_stage_2)
@@ -501,13 +502,8 @@ def available_profiles() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_profile(name_or_path: str | os.PathLike | None = None, **overrides: Any) -> Profile:
-    """Load a profile by name (``smoke``...), by YAML path, or from ``TTL_PROFILE``.
-
-    ``overrides`` replace whole sections' keys, e.g. ``train={"max_steps": 10}``.
-    """
-    choice = name_or_path if name_or_path is not None else os.environ.get(PROFILE_ENV, DEFAULT_PROFILE)
-    choice = str(choice).strip()
+def _read_profile(choice: str, seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """The raw mapping of profile ``choice`` with its ``extends`` chain merged in, and its name."""
     path = Path(choice)
     if choice.endswith((".yaml", ".yml")):
         if not path.is_file():
@@ -525,6 +521,38 @@ def load_profile(name_or_path: str | os.PathLike | None = None, **overrides: Any
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"profile {choice!r} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"profile {choice!r} must be a YAML mapping of sections")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw, name
+    base = str(base)
+    if path.suffix in (".yaml", ".yml") and base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
+        base = str(path.parent / base)  # a base file named relative to the profile that extends it
+    key = str(Path(choice).resolve()) if choice.endswith((".yaml", ".yml")) else choice
+    base_key = str(Path(base).resolve()) if base.endswith((".yaml", ".yml")) else base
+    if base_key in seen + (key,):
+        raise ConfigError(f"profile {choice!r}: 'extends: {base}' makes a loop")
+    merged, _ = _read_profile(base, seen + (key,))
+    for own in ("name", "description"):  # these describe the base, not this profile
+        merged.pop(own, None)
+    for section, values in raw.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(values)
+        else:
+            merged[section] = values
+    return merged, name
+
+
+def load_profile(name_or_path: str | os.PathLike | None = None, **overrides: Any) -> Profile:
+    """Load a profile by name (``smoke``...), by YAML path, or from ``TTL_PROFILE``.
+
+    A profile may start from another with ``extends: <name or path>``: its sections'
+    keys replace the base's (``smoke-es`` is ``smoke`` with ``data.language: es``).
+    ``overrides`` replace whole sections' keys, e.g. ``train={"max_steps": 10}``.
+    """
+    choice = name_or_path if name_or_path is not None else os.environ.get(PROFILE_ENV, DEFAULT_PROFILE)
+    raw, name = _read_profile(str(choice).strip(), seen=())
     for section, values in overrides.items():
         if section not in _SECTIONS:
             raise ConfigError(f"cannot override unknown section {section!r}")
