@@ -4,7 +4,9 @@
     ttl make-crawl --out raw.jsonl [--seed 0]        a dirty web crawl made from the sample
     ttl curate --input raw.jsonl --out DIR [--config curation.yaml] [--resume] [--num-proc N]
     ttl tokenizer train --out DIR [--input corpus.jsonl] [--vocab-size N]
+    ttl tokenizer extend --base RUN/tokenizer --input new.jsonl --add N --out DIR [--old-input old.jsonl]
     ttl pretrain --profile smoke --out RUN [--max-steps N] [--no-resume]
+    ttl continue --from RUN --tokenizer DIR [--out RUN2]   continual pretraining into a new language
     ttl generate --out RUN --prompt "Era uma vez"   (or --model HF_DIR)
     ttl eval --profile smoke --out RUN [--tasks assin2_rte hatebr] [--harness]
     ttl finetune --profile smoke --out RUN --task assin2_rte
@@ -137,6 +139,64 @@ def cmd_tokenizer(args) -> int:
         tok = build_tokenizer(profile, run)
         out = run.tokenizer_dir
     print(f"trained a {len(tok)}-token tokenizer (asked for {tcfg.vocab_size}) into {out}")
+    return 0
+
+
+def cmd_tokenizer_extend(args) -> int:
+    from .data.readers import corpus_texts
+    from .manifest import digest_tokenizer, write_manifest
+    from .pipeline import source_digest
+    from .tokenizer import load_tokenizer
+    from .tokenizer.extend import extend_tokenizer
+
+    profile = _profile(args)
+    if args.out is None:
+        raise CliError("give --out: the folder to write the extended tokenizer to")
+    base = Path(args.base)
+    if not (base / "tokenizer.json").is_file():
+        raise CliError(f"--base {base} is not a tokenizer folder (no tokenizer.json); give RUN/tokenizer of "
+                       "the model you will continue")
+    out = Path(args.out)
+    if out.resolve() == base.resolve():
+        raise CliError("--out is the base tokenizer's folder: the extended tokenizer goes to a new folder "
+                       "(the base model still needs its own)")
+    column = profile.data.text_column
+    texts = list(corpus_texts(args.input, text_column=column))
+    old = list(corpus_texts(args.old_input, text_column=column)) if args.old_input else None
+    tok, report = extend_tokenizer(load_tokenizer(base), texts, args.add, old_texts=old, out_dir=out)
+    inputs = {"base": digest_tokenizer(load_tokenizer(base)), "corpus": source_digest(args.input)}
+    if args.old_input:
+        inputs["old_corpus"] = source_digest(args.old_input)
+    summary = {k: v for k, v in report.items() if k not in ("new_tokens", "dropped_tokens")}
+    write_manifest(out, "tokenizer", digest=digest_tokenizer(tok), inputs=inputs,
+                   config={"extend": {"add": args.add, **summary}}, profile=profile.name)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_continue(args) -> int:
+    from .pipeline import run_for
+    from .runs import RunDir
+    from .tokenizer import load_tokenizer
+    from .train.continual import STAGES, continue_pretraining
+
+    profile = _profile(args)
+    base_run = RunDir(Path(args.from_run))
+    if not base_run.root.is_dir():
+        raise CliError(f"--from {base_run.root} does not exist; give the run folder of a pretrained model")
+    run = run_for(profile, args.out) if args.out else base_run
+    base_tokenizer = load_tokenizer(base_run.tokenizer_dir) if (base_run.tokenizer_dir / "tokenizer.json").is_file() \
+        else None
+    tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else base_tokenizer
+    if tokenizer is None:
+        raise CliError(f"{base_run.root} has no tokenizer/; give --tokenizer (the base one, or one made by "
+                       "`ttl tokenizer extend`)")
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    results = continue_pretraining(profile, run, from_checkpoint=base_run.root, tokenizer=tokenizer,
+                                   base_tokenizer=base_tokenizer, stages=stages, stop_after=args.stop_after,
+                                   base_run=base_run)
+    print(json.dumps({name: {"checkpoint": str(r.checkpoint), **(r.history[-1] if r.history else {})}
+                      for name, r in results.items()}, indent=2))
     return 0
 
 
@@ -442,11 +502,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "then --out is the run folder and the tokenizer goes to its tokenizer/)")
     t.add_argument("--vocab-size", type=int, default=None)
     t.set_defaults(func=cmd_tokenizer)
+    t = with_run(tsub.add_parser("extend", help="add a new language's tokens to a tokenizer, keeping every id"))
+    t.add_argument("--base", required=True, help="the base tokenizer folder (RUN/tokenizer)")
+    t.add_argument("--input", required=True, help="text of the new language (JSONL/parquet with a text column)")
+    t.add_argument("--add", type=int, required=True, help="how many tokens to add at most")
+    t.add_argument("--old-input", default=None,
+                   help="text of the base language: new tokens that would change its tokenization are left out")
+    t.set_defaults(func=cmd_tokenizer_extend)
 
     p = with_run(sub.add_parser("pretrain", help="pretrain (resumes from the last checkpoint)"))
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--no-resume", action="store_true")
     p.set_defaults(func=cmd_pretrain)
+
+    p = with_run(sub.add_parser("continue", help="continual pretraining into a new language (two stages)"))
+    p.add_argument("--from", dest="from_run", required=True, help="the run folder of the pretrained model")
+    p.add_argument("--tokenizer", default=None,
+                   help="the extended tokenizer (`ttl tokenizer extend`); default: the --from run's own")
+    p.add_argument("--stage", choices=["all", "stage_1", "stage_2"], default="all")
+    p.add_argument("--stop-after", type=int, default=None, help="stop the stage at this step (resume later)")
+    p.set_defaults(func=cmd_continue)
 
     p = with_run(sub.add_parser("generate", help="generate text"))
     p.add_argument("--model", default=None, help="a Hugging Face model folder instead of the run's checkpoint")

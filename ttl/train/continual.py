@@ -5,7 +5,7 @@ old corpus, 85/15 in T-lite's stage 1), in two stages, each with its own schedul
 after warmup, then cosine), mix, and decoupled weight decay. The loop is pretraining's own
 (:func:`ttl.train.loop._pretrain`, through its hooks), so checkpoints, metrics, locking and
 exact resume are the same; each stage writes ``RUN/continual/stage_N/`` (checkpoints,
-``metrics.jsonl``), and its checkpoints' manifests name the checkpoint the stage started from.
+``checkpoints/metrics.jsonl``), and its checkpoints' manifests name the checkpoint the stage started from.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .loop import TrainResult, _pretrain, global_block_start
 from .schedule import stage_lr
 
 STAGES = ("stage_1", "stage_2")
+SAMPLE_PREFIX = "sample:"   # a source "sample:es" is the embedded sample of that language
 # The fractional part of the golden ratio: the Weyl sequence frac(k * PHI + offset) fills [0, 1)
 # more evenly than random draws, so the realised shares are within O(log n / n) of the set ones.
 _PHI = (math.sqrt(5) - 1) / 2
@@ -137,10 +138,17 @@ def _resolve_source(name: str, spec: str, *, base_run: RunDir, out_root: Path, t
 
     if tokenizer is None:
         raise ConfigError(f"source {name!r} is a corpus ({spec}); packing it needs the tokenizer")
-    folder = out_root / "tokens" / name
+    from ..manifest import digest_tokenizer
+
+    # One folder per tokenizer: packing again with another (extended) tokenizer never reuses ids of the first.
+    folder = out_root / "tokens" / f"{name}-{digest_tokenizer(tokenizer)[:12]}"
     if not (folder / "meta.json").is_file():
         cc = profile.continual
-        texts = corpus_texts(load_corpus(spec, max_documents=cc.max_documents), max_documents=cc.max_documents)
+        if spec.startswith(SAMPLE_PREFIX):   # the embedded sample of a language, wherever ttl runs from
+            corpus = load_corpus(None, language=spec[len(SAMPLE_PREFIX):], max_documents=cc.max_documents)
+        else:
+            corpus = load_corpus(spec, max_documents=cc.max_documents)
+        texts = corpus_texts(corpus, max_documents=cc.max_documents)
         pack_documents(texts, tokenizer, folder, val_fraction=profile.data.val_fraction, seed=seed,
                        show_progress=False, manifest={"inputs": {"corpus": str(spec)}})
     return folder
@@ -203,7 +211,10 @@ def continue_pretraining(profile: Profile, run: RunDir, *, from_checkpoint: str 
                                         warmup_steps=stage.warmup_steps, min_lr_ratio=stage.min_lr_ratio,
                                         weight_decay=stage.weight_decay, betas=stage.betas,
                                         grad_clip=stage.grad_clip)
-            prof = dataclasses.replace(profile, model=model_config, train=train)
+            # The checkpoint's model and the tokenizer in use describe this run, not the profile's sizes.
+            tok_cfg = dataclasses.replace(profile.tokenizer, vocab_size=len(tokenizer) if tokenizer is not None
+                                          else model_config.vocab_size)
+            prof = dataclasses.replace(profile, model=model_config, tokenizer=tok_cfg, train=train)
             dirs = {}
             for src in stage.mix:
                 given = (source_dirs or {}).get(src)
