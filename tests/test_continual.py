@@ -21,6 +21,11 @@ def test_decoupled_decay_does_not_follow_the_learning_rate():
     torchs.step()
     assert float(p.detach()) == pytest.approx(1 - wd)             # p - wd * p
     assert float(q.detach()) == pytest.approx(1 - lr * wd)        # p - lr * wd * p
+    # A loaded state (a resume; accelerate's prepare loads one too) keeps the decay a number:
+    # torch's Adam sets its own boolean `decoupled_weight_decay` then, and 1 - True is 0.
+    ours.load_state_dict(ours.state_dict())
+    ours.step()
+    assert float(p.detach()) == pytest.approx((1 - wd) ** 2)
 
 
 def test_stage_schedules_by_hand():

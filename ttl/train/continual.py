@@ -32,11 +32,14 @@ SAMPLE_PREFIX = "sample:"   # a source "sample:es" is the embedded sample of tha
 _PHI = (math.sqrt(5) - 1) / 2
 
 
+_DECAY_KEY = "lr_free_weight_decay"
+
+
 class DecoupledAdamW(torch.optim.AdamW):
     """AdamW whose weight decay does not follow the learning rate (Loshchilov & Hutter's
     "decoupled" decay, as T-lite uses it with weight decay 1e-6).
 
-    Each step, for a parameter ``p`` of a group with ``decoupled_weight_decay = wd``::
+    Each step, for a parameter ``p`` of a group with ``lr_free_weight_decay = wd``::
 
         p <- p - wd * p - lr_t * adam_update(grad)
 
@@ -52,7 +55,10 @@ class DecoupledAdamW(torch.optim.AdamW):
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
-            group.setdefault("decoupled_weight_decay", group.pop("weight_decay", weight_decay))
+            # Not "decoupled_weight_decay": torch's Adam has a boolean option of that name, which it
+            # sets to True in every group when an optimizer state is loaded (accelerate's prepare
+            # does load one), and 1 - True would zero every weight.
+            group.setdefault(_DECAY_KEY, float(group.pop("weight_decay", weight_decay)))
             group["weight_decay"] = 0.0
         super().__init__(groups, weight_decay=0.0, **hyper)
 
@@ -62,7 +68,7 @@ class DecoupledAdamW(torch.optim.AdamW):
             with torch.enable_grad():
                 closure()
         for group in self.param_groups:
-            wd = group.get("decoupled_weight_decay", 0.0)
+            wd = group.get(_DECAY_KEY, 0.0)
             if wd:
                 params = [p for p in group["params"] if p.grad is not None]
                 if params:
