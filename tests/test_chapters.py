@@ -22,8 +22,9 @@ NOTEBOOKS = [ROOT / f"{entry['file']}.ipynb"
              for part in yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))["parts"]
              for entry in part["chapters"] if entry["file"].startswith("notebooks/")][:IN_FORM]
 # Later chapters written in this form from the start (chapter 11: its write-it-yourself
-# exercise is the RoPE row reordering of the GGUF export, checked by check_rope_rows).
-WRITTEN_IN_FORM = ["notebooks/11_export"]
+# exercise is the RoPE row reordering of the GGUF export, checked by check_rope_rows; chapter 12:
+# fertility, checked by check_fertility).
+WRITTEN_IN_FORM = ["notebooks/11_export", "notebooks/12_new_language"]
 NOTEBOOKS += [path for path in (ROOT / f"{name}.ipynb" for name in WRITTEN_IN_FORM)
               if path not in NOTEBOOKS]
 MAX_CODE_LINE = 88
