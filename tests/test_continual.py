@@ -99,3 +99,14 @@ def test_stage_one_starts_from_the_checkpoint_weights(tiny_tokens, tmp_path, mon
                              source_dirs={"new": tiny_tokens, "replay": tiny_tokens}, show_progress=False)
     for k, v in result.model.state_dict().items():
         assert torch.equal(seen["state"][k], v), k
+
+
+def test_a_stage_given_in_part_keeps_its_own_defaults():
+    from ttl.config import load_profile
+
+    p = load_profile("smoke", continual={"stage_2": {"steps": 5}, "stage_1": {"lr": 1e-5}})
+    assert p.continual.stage_2.steps == 5 and p.continual.stage_2.schedule == "cosine"
+    assert p.continual.stage_2.mix == {"new": 0.7, "replay": 0.3} and p.continual.stage_2.warmup_steps == 0
+    assert p.continual.stage_1.lr == 1e-5 and p.continual.stage_1.schedule == "constant"
+    p = load_profile("smoke", continual={"stage_1": {"mix": {"new": 1.0}}})
+    assert p.continual.stage_1.mix == {"new": 1.0}

@@ -382,10 +382,16 @@ class ContinualConfig(_Section):
     stage_2: ContinualStage = _f(factory=_stage_2)
 
     def __post_init__(self) -> None:
+        defaults = {"stage_1": ContinualStage, "stage_2": _stage_2}
         for name in ("stage_1", "stage_2"):
             value = getattr(self, name)
             if isinstance(value, Mapping):
-                setattr(self, name, _build(ContinualStage, value, f"continual.{name}"))
+                # The keys a profile gives replace that stage's defaults (stage 2's are its own:
+                # cosine, no warmup, 70/30), not those of a bare ContinualStage.
+                base = dataclasses.asdict(defaults[name]())
+                if "mix" in value:
+                    base.pop("mix")
+                setattr(self, name, _build(ContinualStage, {**base, **value}, f"continual.{name}"))
             elif not isinstance(value, ContinualStage):
                 raise ConfigError(f"continual.{name} must be a mapping of stage settings, got {value!r}")
         super().__post_init__()

@@ -21,6 +21,7 @@ import torch
 from ..config import ConfigError, ModelConfig, Profile
 from ..data.packing import TokenBlocks, open_blocks, read_meta
 from ..runs import RunDir
+from ..model.resize import extend_embeddings
 from .checkpoint import latest_checkpoint, load_checkpoint_model
 from .loop import TrainResult, _pretrain, global_block_start
 from .schedule import stage_lr
@@ -164,14 +165,9 @@ def _fit_tokenizer(model, model_config: ModelConfig, tokenizer, base_tokenizer):
     """The model, grown to the tokenizer's vocabulary if an extended tokenizer is given."""
     if tokenizer is None or len(tokenizer) <= model_config.vocab_size:
         return model, model_config
-    try:
-        from ..model.resize import extend_embeddings
-    except ImportError:
-        raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens but the checkpoint's vocabulary is "
-                          f"{model_config.vocab_size}; run `ttl tokenizer extend` first to grow the embeddings"
-                          ) from None
     if base_tokenizer is None:
-        raise ConfigError("growing the embeddings to an extended tokenizer needs the base tokenizer too")
+        raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens and the checkpoint {model_config.vocab_size}: "
+                          "growing the embeddings to an extended tokenizer needs the base tokenizer too")
     model = extend_embeddings(model, base_tokenizer, tokenizer)
     return model, dataclasses.replace(model_config, vocab_size=model.config.vocab_size)
 
