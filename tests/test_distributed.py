@@ -145,3 +145,35 @@ def test_the_shipped_configs_run_ttl_pretrain_from_the_command_line(tmp_path, la
     # optimizer state by parameter name; DDP stores it by parameter number.
     trainer = json.loads((out / "checkpoints" / "step_0000002" / "trainer.json").read_text())
     assert trainer["optimizer_format"] == {"ddp": "ids", "fsdp": "fqn"}[launcher]
+
+
+def test_ttl_continue_on_two_processes(tmp_path):
+    """`accelerate launch ... -m ttl.cli continue`: one process packs the new language, both train,
+    one reports; the stages' checkpoints and rows are those of a run on the global batch."""
+    from ttl.cli import main
+
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(
+        "name: tiny\nmodel: {vocab_size: 512, hidden_size: 64, intermediate_size: 160, num_layers: 2,"
+        " num_heads: 4, num_kv_heads: 2, max_seq_len: 64}\ntokenizer: {vocab_size: 512}\n"
+        "data: {max_documents: 60}\n"
+        "train: {seq_len: 32, micro_batch_size: 2, max_steps: 2, log_every: 1, save_every: 2, num_threads: 1}\n"
+        "continual:\n  sources: {new: 'sample:es', replay: run}\n"
+        "  stage_1: {steps: 2, lr: 1.0e-3, warmup_steps: 1}\n  stage_2: {steps: 2, lr: 1.0e-3}\n")
+    out = tmp_path / "run"
+    assert main(["pretrain", "--profile", str(profile), "--out", str(out)]) == 0
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                           "-m", "ttl.cli", "continue", "--from", str(out), "--profile", str(profile)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])              # one report, from the main process
+    assert set(report) == {"stage_1", "stage_2"}
+    packed = list((out / "continual" / "tokens").iterdir())
+    assert len(packed) == 1 and (packed[0] / "meta.json").is_file()       # packed once, not per process
+    for stage in ("stage_1", "stage_2"):
+        rows = [json.loads(line) for line in
+                (out / "continual" / stage / "checkpoints" / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [1, 2] and rows[0]["tokens"] == 2 * 2 * 32   # 2 processes x 2 x 32
+        assert (out / "continual" / stage / "checkpoints" / "latest").read_text() == "step_0000002"

@@ -195,36 +195,26 @@ def cmd_continue(args) -> int:
     results = continue_pretraining(profile, run, from_checkpoint=base_run.root, tokenizer=tokenizer,
                                    base_tokenizer=base_tokenizer, stages=stages, stop_after=args.stop_after,
                                    base_run=base_run)
-    print(json.dumps({name: {"checkpoint": str(r.checkpoint), **(r.history[-1] if r.history else {})}
-                      for name, r in results.items()}, indent=2))
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, the main process reports
+        print(json.dumps({name: {"checkpoint": str(r.checkpoint), **(r.history[-1] if r.history else {})}
+                          for name, r in results.items()}, indent=2))
     return 0
 
 
 def cmd_pretrain(args) -> int:
     from .pipeline import ensure_tokens
     from .train import pretrain
+    from .train.loop import main_process_first
 
     profile = _profile(args)
     run = _run(args, profile)
-    with _main_process_first():   # under accelerate launch: one process builds, the others reuse
+    with main_process_first():   # under accelerate launch: one process builds, the others reuse
         tokens = ensure_tokens(profile, run, quiet=int(os.environ.get("RANK", "0")) > 0)
     result = pretrain(profile, run, tokens_dir=tokens, max_steps=args.max_steps, resume=not args.no_resume)
     if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, the main process reports
         last = result.history[-1] if result.history else {}
         print(json.dumps({"checkpoint": str(result.checkpoint), **last}, indent=2))
     return 0
-
-
-def _main_process_first():
-    """Under ``accelerate launch``, let the main process build what all need before the others."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return contextlib.nullcontext()
-    import torch
-    from accelerate import PartialState
-
-    # cpu= as the trainer's Accelerator says it: on a machine without a GPU, a state made
-    # without it would not be distributed at all, and the trainer would then share it.
-    return PartialState(cpu=not torch.cuda.is_available()).main_process_first()
 
 
 def cmd_generate(args) -> int:

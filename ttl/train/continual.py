@@ -23,7 +23,7 @@ from ..data.packing import TokenBlocks, open_blocks, read_meta
 from ..runs import RunDir
 from ..model.resize import extend_embeddings
 from .checkpoint import latest_checkpoint, load_checkpoint_model
-from .loop import TrainResult, _pretrain, global_block_start
+from .loop import TrainResult, _pretrain, global_block_start, main_process_first
 from .schedule import stage_lr
 
 STAGES = ("stage_1", "stage_2")
@@ -218,11 +218,12 @@ def continue_pretraining(profile: Profile, run: RunDir, *, from_checkpoint: str 
                                           else model_config.vocab_size)
             prof = dataclasses.replace(profile, model=model_config, tokenizer=tok_cfg, train=train)
             dirs = {}
-            for src in stage.mix:
-                given = (source_dirs or {}).get(src)
-                dirs[src] = Path(given) if given else _resolve_source(
-                    src, cc.sources[src], base_run=base_run, out_root=out_root, tokenizer=tokenizer,
-                    profile=profile, seed=train.seed)
+            with main_process_first():  # under accelerate launch one process packs, the others read
+                for src in stage.mix:
+                    given = (source_dirs or {}).get(src)
+                    dirs[src] = Path(given) if given else _resolve_source(
+                        src, cc.sources[src], base_run=base_run, out_root=out_root, tokenizer=tokenizer,
+                        profile=profile, seed=train.seed)
             for src, folder in dirs.items():
                 vocab = read_meta(folder)["vocab_size"]
                 if vocab > model_config.vocab_size:

@@ -119,6 +119,17 @@ def _read_history(path: Path, up_to_step: int) -> list[dict]:
     return kept
 
 
+def main_process_first():
+    """Under ``accelerate launch``, let the main process build what all need before the others."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return contextlib.nullcontext()
+    from accelerate import PartialState
+
+    # cpu= as the trainer's Accelerator says it: on a machine without a GPU, a state made
+    # without it would not be distributed at all, and the trainer would then share it.
+    return PartialState(cpu=not torch.cuda.is_available()).main_process_first()
+
+
 def global_block_start(step: int, micro: int, rank: int, micro_batch: int, accum: int, world: int) -> int:
     """Position, in the seeded order of blocks, of the first block of one micro-batch.
 
@@ -477,7 +488,10 @@ def _pretrain(profile: Profile, run: RunDir, *, tokens_dir, max_steps, resume, s
             accelerator.wait_for_everyone()   # no process runs ahead of a checkpoint being written
     bar.close()
     if log_with:
-        accelerator.end_training()
+        # The trackers only: Accelerator.end_training also destroys the process group, and a caller
+        # may train again in this process (ttl continue's second stage); exit releases the group.
+        for logger in accelerator.trackers:
+            logger.finish()
     if not main:
         checkpoint = latest_checkpoint(ckpt_root, warn=False)
     emissions = None
