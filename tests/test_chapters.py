@@ -14,19 +14,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# The chapters of the book, in the order of _toc.yml. Chapters 0-9 keep this form (issue 12);
-# a later chapter joins the list when it has it too (chapter 10 still lacks a write-it-
-# yourself exercise checked by a test, and a numbered **Exercise N** list).
-IN_FORM = 10
+# Every chapter of the book, in the order of _toc.yml (issue 12 brought chapters 0-9 to this
+# form; 10-12 have it too, each write-it-yourself exercise checked by a test: chapter 10 the DPO
+# loss, 11 the RoPE row reordering of the GGUF export, 12 fertility).
 NOTEBOOKS = [ROOT / f"{entry['file']}.ipynb"
              for part in yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))["parts"]
-             for entry in part["chapters"] if entry["file"].startswith("notebooks/")][:IN_FORM]
-# Later chapters written in this form from the start (chapter 11: its write-it-yourself
-# exercise is the RoPE row reordering of the GGUF export, checked by check_rope_rows; chapter 12:
-# fertility, checked by check_fertility).
-WRITTEN_IN_FORM = ["notebooks/11_export", "notebooks/12_new_language"]
-NOTEBOOKS += [path for path in (ROOT / f"{name}.ipynb" for name in WRITTEN_IN_FORM)
-              if path not in NOTEBOOKS]
+             for entry in part["chapters"] if entry["file"].startswith("notebooks/")]
 MAX_CODE_LINE = 88
 
 
