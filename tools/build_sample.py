@@ -338,6 +338,9 @@ def _assin2_candidates(subject: dict, action: dict, place: str, parts: dict,
 
     none.append(("negation", _sentence(np_, plural, vp, place, negated=True), (3.4, 4.4), 0.6))
     none.append(("nobody", _sentence("Ninguém", False, vp, place), (3.2, 4.2), 0.2))
+    count, _, rest = np_.partition(" ")
+    if count in _OTHER_COUNT:  # "Dois homens" -> "Três homens": one word, another claim
+        none.append(("other_count", _sentence(f"{_OTHER_COUNT[count]} {rest}", plural, vp, place), (3.6, 4.4), 0.8))
     for alt in action.get("alt") or []:
         none.append(("other_object", _sentence(np_, plural, alt, free_place), (2.6, 3.8), 0.5))
     for spec in subject.get("specific") or []:
@@ -362,8 +365,36 @@ def _assin2_candidates(subject: dict, action: dict, place: str, parts: dict,
     return {1: ent, 0: none}
 
 
+_OTHER_COUNT = {"Dois": "Três", "Duas": "Três", "Três": "Duas"}
+
+
+def _person(subject: dict) -> dict | None:
+    """A singular human subject as a participant of an interaction: its phrase in object
+    position and its gender (from the article), or None when it cannot be one."""
+    article = subject["np"].split(" ", 1)[0]
+    if subject["kind"] != "human" or subject["plural"] or article not in ("Um", "Uma"):
+        return None
+    return {"np": subject["np"], "obj": _lower_first(subject["np"]), "base": subject["base"],
+            "ending": "o" if article == "Um" else "a", "general": subject.get("general")}
+
+
+def _interaction_candidates(agent: dict, patient: dict, verb: dict
+                            ) -> dict[int, list[tuple[str, str, tuple[float, float], float]]]:
+    """Hypotheses for "<agent> está <prog> <patient>.": the near misses of who did what to whom."""
+    prog, part = verb["prog"], verb["part"]
+    ent = [("passive", f"{patient['np']} está sendo {part}{patient['ending']} por {agent['obj']}.",
+            (4.3, 5.0), 1.0)]
+    if agent["general"] and not agent["general"][1]:
+        ent.append(("general_subject", f"{agent['general'][0]} está {prog} {patient['obj']}.", (3.8, 4.7), 1.0))
+    none = [("swapped_roles", f"{patient['np']} está {prog} {agent['obj']}.", (3.6, 4.5), 1.0),
+            ("swapped_passive", f"{agent['np']} está sendo {part}{agent['ending']} por {patient['obj']}.",
+             (3.5, 4.4), 1.0),
+            ("negation", f"{agent['np']} não está {prog} {patient['obj']}.", (3.4, 4.4), 0.4)]
+    return {1: ent, 0: none}
+
+
 def build_assin2(root: Path | None = None, n_premises: int = 300, per_label: int = 2,
-                 seed: int = SEED) -> dict[str, list[dict]]:
+                 seed: int = SEED, n_interactions: int = 80) -> dict[str, list[dict]]:
     """Compose Assin2-shaped pairs; every premise gets ``per_label`` hypotheses of each label.
 
     Premises are assigned to splits first; a hypothesis whose sentence already belongs
@@ -387,13 +418,31 @@ def build_assin2(root: Path | None = None, n_premises: int = 300, per_label: int
         seen.add(premise)
         used_pairs[(si, ai)] += 1
         chosen.append((si, ai, place, premise))
+    # Interactions: each premise a (agent, patient, verb) of two different people, a pair of
+    # people at most once (so the swapped sentence of one premise is never another's premise).
+    people = [p for p in map(_person, parts["subjects"]) if p is not None]
+    triples = [(a, b, v) for a in range(len(people)) for b in range(len(people))
+               if people[a]["base"] != people[b]["base"] for v in range(len(parts["interactions"]))]
+    rng.shuffle(triples)
+    used_people: set[frozenset] = set()
+    for a, b, v in triples:
+        if len(chosen) >= n_premises + n_interactions:
+            break
+        if frozenset((a, b)) in used_people:
+            continue
+        used_people.add(frozenset((a, b)))
+        premise = f"{people[a]['np']} está {parts['interactions'][v]['prog']} {people[b]['obj']}."
+        chosen.append(("interaction", (a, b), v, premise))
     by_split = _assign_groups(chosen, rng)
     owner = {premise: split for split, items in by_split.items() for *_, premise in items}
     out: dict[str, list[dict]] = {split: [] for split in by_split}
     next_id = 1
     for split in ("train", "validation", "test"):
         for si, ai, place, premise in by_split[split]:
-            candidates = _assin2_candidates(parts["subjects"][si], parts["actions"][ai], place, parts, rng)
+            if si == "interaction":
+                candidates = _interaction_candidates(people[ai[0]], people[ai[1]], parts["interactions"][place])
+            else:
+                candidates = _assin2_candidates(parts["subjects"][si], parts["actions"][ai], place, parts, rng)
             picked: list[tuple[int, str, float]] = []
             for label in (1, 0):
                 pool = [c for c in candidates[label] if owner.get(c[1], split) == split and c[1] != premise]
