@@ -22,7 +22,6 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources as _resources
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -168,8 +167,3 @@ def missing_warning(res: LanguageResources, stacklevel: int = 3) -> None:
     message = res.missing_message()
     if message:
         warnings.warn(message, UserWarning, stacklevel=stacklevel)
-
-
-def folder_path(code: str) -> Path:
-    """Where the folder of language ``code`` is (or would be) in the installed package."""
-    return Path(str(resources_root() / code))

@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ttl.config import ConfigError
+from ttl.resources import language_resources
+
 # The sampling settings of the TeenyTinyLlama model cards, written into generation_config.json
 # so that `pipeline("text-generation")` and `model.generate` use them unless told otherwise. No
 # max_new_tokens: transformers lets that file's value win over a caller's max_length, so the
@@ -18,11 +21,6 @@ from typing import Any
 SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.2, "top_k": 20, "top_p": 0.2,
                      "repetition_penalty": 1.2}
 
-
-# Prompts for the Hub's inference widget, by language (a language not listed gets none).
-WIDGET_PROMPTS = {"pt": ["Era uma vez", "A capital do Brasil é", "Receita de bolo de cenoura:"],
-                  "en": ["Once upon a time", "The capital of France is"],
-                  "es": ["Había una vez", "La capital de México es"]}
 
 # Which of ttl's few-shot result keys is the Portuguese leaderboard's metric of each kind.
 _LEADERBOARD_METRICS = (("f1_macro", "F1-macro"), ("macro_f1", "F1-macro"), ("pearson", "Pearson"),
@@ -76,9 +74,14 @@ def model_card(config, *, name: str = "ttl-model", language: str = "pt", corpus:
         meta["datasets"] = [corpus]
     if chat:
         meta["tags"] += ["conversational", chat]
-    if language in WIDGET_PROMPTS:
-        meta["widget"] = ([{"messages": [{"role": "user", "content": t}]} for t in WIDGET_PROMPTS[language]] if chat
-                          else [{"text": t, "example_title": t} for t in WIDGET_PROMPTS[language]])
+    # Prompts for the Hub's inference widget: the language's prompts.yaml (a language without one gets none).
+    try:
+        widget = (language_resources(language).prompts or {}).get("widget") or []
+    except ConfigError:       # not a language code ("und", None): no widget, as for a language without prompts
+        widget = []
+    if widget:
+        meta["widget"] = ([{"messages": [{"role": "user", "content": t}]} for t in widget] if chat
+                          else [{"text": t, "example_title": t} for t in widget])
     if co2_metadata(emissions):
         meta["co2_eq_emissions"] = co2_metadata(emissions)
     if model_index(name, evaluations):
