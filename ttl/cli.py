@@ -207,6 +207,10 @@ def cmd_pretrain(args) -> int:
     from .train.loop import main_process_first
 
     profile = _profile(args)
+    if profile.published.model:
+        raise CliError(f"profile {profile.name!r} uses the published model {profile.published.model} "
+                       "(published.model): there is nothing to pretrain. Use a profile without it to "
+                       "train your own, or `ttl pipeline` to go on with the published one")
     run = _run(args, profile)
     with main_process_first():   # under accelerate launch: one process builds, the others reuse
         tokens = ensure_tokens(profile, run, quiet=int(os.environ.get("RANK", "0")) > 0)
@@ -222,16 +226,11 @@ def cmd_generate(args) -> int:
 
     cfg = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                          top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed)
-    if args.model:
-        from transformers import AutoTokenizer, LlamaForCausalLM
+    if args.model:   # an export, or a published model (a folder or a Hub name), safetensors only
+        from .model.published import load_published_model, load_published_tokenizer, published_folder
 
-        from .model import from_hf
-
-        folder = Path(args.model)
-        if not (folder / "config.json").is_file():
-            raise CliError(f"{folder} is not a Hugging Face model folder (no config.json)")
-        model = from_hf(LlamaForCausalLM.from_pretrained(folder)).eval()
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        folder = published_folder(args.model)   # a PublishedModelError says what is wrong
+        model, tokenizer = load_published_model(folder), load_published_tokenizer(folder)
     else:
         model, tokenizer = _trained(args)
     print(args.prompt + generate(model, tokenizer, args.prompt, cfg))
@@ -271,7 +270,7 @@ def cmd_eval(args) -> int:
         from .pipeline import require_fresh_export
 
         require_lm_eval()
-        require_fresh_export(profile, run)   # the run's export as it is: never built, never moved
+        export = require_fresh_export(profile, run)   # the export as it is: never built, never moved
     model, tokenizer = _trained(args)
     results, harness_data = [], {}
     for task in tasks:
@@ -290,7 +289,7 @@ def cmd_eval(args) -> int:
     atomic_write_json(run.reports_dir / "fewshot.json",
                       [{k: v for k, v in res.items() if k != "predictions"} for res in results])
     if args.harness:
-        output = run_harness(run.hf_model_dir, tasks, data=harness_data, num_fewshot=profile.eval.num_fewshot)
+        output = run_harness(export, tasks, data=harness_data, num_fewshot=profile.eval.num_fewshot)
         lines = [side_by_side(res, output) for res in results]
         for line in lines:
             print(json.dumps(line))
@@ -514,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_continue)
 
     p = with_run(sub.add_parser("generate", help="generate text"))
-    p.add_argument("--model", default=None, help="a Hugging Face model folder instead of the run's checkpoint")
+    p.add_argument("--model", default=None, help="a Hugging Face model folder or a Hub name "
+                   "(nicholasKluge/TeenyTinyLlama-160m) instead of the run's checkpoint")
     p.add_argument("--prompt", required=True)
     p.add_argument("--max-new-tokens", type=int, default=60)
     p.add_argument("--temperature", type=float, default=0.8)

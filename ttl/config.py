@@ -361,6 +361,25 @@ def _stage_2() -> ContinualStage:
 
 
 @dataclass
+class PublishedConfig(_Section):
+    """A released model in place of the run's own (chapters 6-9 on Colab with the real thing).
+
+    ``model`` is a Hub name (``nicholasKluge/TeenyTinyLlama-160m``) or a local folder with the
+    same layout (config.json, model.safetensors, the tokenizer); ``revision`` a branch, tag or
+    commit (pin a commit so that a class sees one model; the cards list the branches that hold
+    intermediate checkpoints).
+    With a model set nothing is pretrained: the run adopts its tokenizer, and generation,
+    evaluation and fine-tuning load it through the loaders an export of our own goes through
+    (ttl.model.published).
+    """
+
+    section = "published"
+
+    model: str | None = None
+    revision: str | None = None
+
+
+@dataclass
 class ContinualConfig(_Section):
     """Continual pretraining into a new language (``ttl continue``), T-lite's recipe.
 
@@ -417,6 +436,7 @@ class Profile:
     sft: SFTConfig = field(default_factory=SFTConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     continual: ContinualConfig = field(default_factory=ContinualConfig)
+    published: PublishedConfig = field(default_factory=PublishedConfig)
 
     def __post_init__(self) -> None:
         # One source for the vocabulary size and the context length: the model's.
@@ -436,19 +456,25 @@ class Profile:
         return dataclasses.asdict(self)
 
     def summary(self) -> str:
-        m, t = self.model, self.train
-        return (f"profile {self.name!r}: {self.description}\n"
-                f"  model   hidden {m.hidden_size}, layers {m.num_layers}, heads {m.num_heads}/{m.num_kv_heads}, "
-                f"vocab {m.vocab_size}, context {m.max_seq_len}\n"
-                f"  train   {t.max_steps} steps x {t.tokens_per_step:,} tokens, lr {t.lr}, {t.precision}\n"
+        m, t, p = self.model, self.train, self.published
+        if p.model:   # its shape is that of its own config.json; nothing is pretrained
+            at = f" at {p.revision}" if p.revision else ""
+            model_lines = f"  model   published: {p.model}{at} (its own shape and tokenizer)\n"
+        else:
+            model_lines = (f"  model   hidden {m.hidden_size}, layers {m.num_layers}, heads {m.num_heads}/"
+                           f"{m.num_kv_heads}, vocab {m.vocab_size}, context {m.max_seq_len}\n"
+                           f"  train   {t.max_steps} steps x {t.tokens_per_step:,} tokens, lr {t.lr}, "
+                           f"{t.precision}\n")
+        return (f"profile {self.name!r}: {self.description}\n" + model_lines +
                 f"  corpus  {self.data.corpus or 'embedded sample (data/)'}\n"
                 + "".join(f"  {name:7s} {source}\n" for name, source in self.data.tasks.items()) +
-                f"  switch with: export {PROFILE_ENV}=colab (or smoke, ttl-160m, ttl-460m) before starting Python")
+                f"  switch with: export {PROFILE_ENV}=colab (or smoke, ttl-160m, ttl-460m, "
+                "published-160m) before starting Python")
 
 
 _SECTIONS = {"model": ModelConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
              "train": TrainConfig, "finetune": FinetuneConfig, "eval": EvalConfig, "sft": SFTConfig,
-             "dpo": DPOConfig, "continual": ContinualConfig}
+             "dpo": DPOConfig, "continual": ContinualConfig, "published": PublishedConfig}
 
 
 def _build(cls: type, values: dict[str, Any] | None, where: str):

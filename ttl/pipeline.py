@@ -214,6 +214,59 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False, build: 
 
 # --------------------------------------------------------------------------- tokenizer
 
+# --------------------------------------------------------------------------- published models
+
+def published_model(profile: Profile, *, download: bool = True) -> Path | None:
+    """The folder of the profile's published model (``published.model``), or None when the run
+    trains its own. A Hub name is downloaded once (safe files only) into the Hub cache."""
+    if not profile.published.model:
+        return None
+    from .model.published import published_folder
+
+    return published_folder(profile.published.model, profile.published.revision, download=download)
+
+
+def _published_tokenizer_expectation(profile: Profile, run: RunDir, folder: Path) -> Expectation:
+    from .model.published import published_identity
+
+    return Expectation("tokenizer", run.tokenizer_dir, {"published": published_identity(folder)},
+                       {"published": dataclasses.asdict(profile.published)}, _fix("pipeline", run, profile),
+                       lambda f: (f / "tokenizer.json").is_file())
+
+
+def _adopt_published_tokenizer(profile: Profile, run: RunDir, folder: Path, *, quiet: bool, build: bool):
+    """The published model's tokenizer; a builder copies it into the run (with its manifest), so
+    that packing and every later stage name it as they name a tokenizer trained here."""
+    from .model.published import hub_folder_name, load_published_tokenizer
+    from .tokenizer import load_tokenizer
+
+    if not build:  # a reader reads it where it is and writes nothing
+        return load_published_tokenizer(folder)
+    expect = _published_tokenizer_expectation(profile, run, folder)
+    if _reuse(expect, build=True, quiet=quiet):
+        return load_tokenizer(run.tokenizer_dir)
+    _log(f"adopting the tokenizer of {hub_folder_name(folder)} into {run.tokenizer_dir}", quiet)
+    tokenizer = load_published_tokenizer(folder)
+    with atomic_dir(run.tokenizer_dir) as tmp:
+        tokenizer.save_pretrained(tmp)   # always writes tokenizer.json, even from tokenizer.model
+        write_manifest(tmp, "tokenizer", digest=digest_tokenizer(tokenizer), inputs=expect.inputs,
+                       config=expect.config, profile=profile.name)
+    return load_tokenizer(run.tokenizer_dir)
+
+
+def model_digest(profile: Profile, run: RunDir) -> str | None:
+    """What the stages built on the pretrained model (classifiers, GGUF) record as their input:
+    the run's export, or the published model's own files."""
+    folder = published_model(profile, download=False)
+    if folder is not None:
+        from .model.published import published_identity
+
+        return published_identity(folder)
+    return _digest_of(run.hf_model_dir)
+
+
+# --------------------------------------------------------------------------- tokenizer
+
 def _tokenizer_expectation(profile: Profile, run: RunDir, corpus_digest: str | None) -> Expectation:
     return Expectation("tokenizer", run.tokenizer_dir, {"corpus": corpus_digest},
                        dataclasses.asdict(profile.tokenizer), _fix("tokenizer train", run, profile),
@@ -224,6 +277,9 @@ def ensure_tokenizer(profile: Profile, run: RunDir, *, quiet: bool = False, buil
     """The run's tokenizer, trained on its curated corpus when absent or stale."""
     from .tokenizer import load_tokenizer
 
+    published = published_model(profile)
+    if published is not None:
+        return _adopt_published_tokenizer(profile, run, published, quiet=quiet, build=build)
     if not build:  # a reader trusts the tokenizer the checkpoint names (checked there)
         folder = run.tokenizer_dir
         if not (folder / "tokenizer.json").is_file():
@@ -241,6 +297,8 @@ def build_tokenizer(profile: Profile, run: RunDir, *, quiet: bool = False):
     from .data.readers import corpus_texts
     from .tokenizer import train_tokenizer
 
+    if profile.published.model:
+        return ensure_tokenizer(profile, run, quiet=quiet)   # the published model's, adopted
     corpus = ensure_corpus(profile, run, quiet=quiet)
     expect = _tokenizer_expectation(profile, run, _digest_of(corpus))
     tcfg = profile.tokenizer
@@ -267,6 +325,8 @@ def ensure_tokens(profile: Profile, run: RunDir, *, quiet: bool = False) -> Path
     from .data.readers import corpus_texts
 
     tokenizer = ensure_tokenizer(profile, run, quiet=quiet)
+    if profile.published.model:   # a published tokenizer is adopted without reading the corpus
+        ensure_corpus(profile, run, quiet=quiet)
     corpus = run.corpus_dir
     expect = _tokens_expectation(profile, run, _digest_of(corpus), _digest_of(run.tokenizer_dir))
     if _reuse(expect, build=True, quiet=quiet):
@@ -305,6 +365,13 @@ def ensure_checkpoint(profile: Profile, run: RunDir, *, quiet: bool = False, bui
     from .train import latest_checkpoint, load_trained_model, pretrain
     from .train.checkpoint import checkpoint_step
 
+    published = published_model(profile)
+    if published is not None:   # nothing to pretrain: the released weights are the model
+        from .model.published import hub_folder_name, load_published_model
+
+        ensure_tokenizer(profile, run, quiet=quiet, build=build)
+        _log(f"using the published model {hub_folder_name(published)}", quiet)
+        return load_published_model(published)
     if not build:
         last = latest_checkpoint(run.checkpoints_dir)
         _reuse(_checkpoint_expectation(profile, run, last), build=False, quiet=quiet)
@@ -348,6 +415,10 @@ def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False, build
     from .io import atomic_write_text
     from .model.hf import save_hf
 
+    published = published_model(profile)
+    if published is not None:   # already a Hugging Face folder: it is used where it is
+        ensure_tokenizer(profile, run, quiet=quiet, build=build)
+        return published
     model = ensure_checkpoint(profile, run, quiet=quiet, build=build)
     tokenizer = ensure_tokenizer(profile, run, quiet=quiet, build=build)
     expect = _hf_expectation(profile, run)
@@ -367,6 +438,9 @@ def ensure_hf_model(profile: Profile, run: RunDir, *, quiet: bool = False, build
 def require_fresh_export(profile: Profile, run: RunDir) -> Path:
     """The run's Hugging Face export for a reader (the evaluation harness): a StaleError that says
     what to run when it is missing or stale; nothing is built, moved or rewritten."""
+    published = published_model(profile)
+    if published is not None:
+        return published
     _reuse(_hf_expectation(profile, run), build=False, quiet=True)
     return run.hf_model_dir
 
@@ -463,7 +537,8 @@ def gguf_file(run: RunDir, profile: Profile, quant: str, model: str = "base") ->
 def _gguf_expectation(profile: Profile, run: RunDir, quant: str, model: str = "base") -> Expectation:
     target = gguf_file(run, profile, quant, model)
     flag = "" if model == "base" else f" --model {model}"
-    return Expectation("GGUF export", target.parent, {"hf_model": _digest_of(export_dir(run, model))},
+    source = model_digest(profile, run) if model == "base" else _digest_of(export_dir(run, model))
+    return Expectation("GGUF export", target.parent, {"hf_model": source},
                        {"quant": quant.lower()}, _fix(f"export --format gguf --quant {quant}{flag}", run, profile),
                        lambda f: (f / target.name).is_file())
 
@@ -500,7 +575,7 @@ def _classifier_expectation(profile: Profile, run: RunDir, task, dataset) -> Exp
     from .tasks import get_task
 
     name = get_task(task).name
-    inputs = {"model": _digest_of(run.hf_model_dir), "data": digest_dataset(dataset)}
+    inputs = {"model": model_digest(profile, run), "data": digest_dataset(dataset)}
     config = {"task": name, "data_source": task_source(profile, name) or "embedded sample",
               "finetune": dataclasses.asdict(profile.finetune)}
     return Expectation(f"{name} classifier", run.classifier_dir(name), inputs, config,
@@ -555,20 +630,25 @@ def run_status(profile: Profile, run: RunDir) -> list[dict[str, Any]]:
         add(corpus, "corpus", run.corpus_dir)
     except DataError as exc:
         add(None, "corpus", run.corpus_dir, error=str(exc))
-    add(_tokenizer_expectation(profile, run, _digest_of(run.corpus_dir)), "tokenizer", run.tokenizer_dir)
+    if profile.published.model:
+        _published_status(profile, run, rows, add)
+    else:
+        add(_tokenizer_expectation(profile, run, _digest_of(run.corpus_dir)), "tokenizer", run.tokenizer_dir)
     add(_tokens_expectation(profile, run, _digest_of(run.corpus_dir), _digest_of(run.tokenizer_dir)), "tokens",
         run.tokens_dir)
-    last = latest_checkpoint(run.checkpoints_dir)
-    ckpt = _checkpoint_expectation(profile, run, last)
-    add(ckpt, "checkpoint", last or run.checkpoints_dir)
-    if last is not None and rows[-1]["state"] == "fresh":
-        from .train.checkpoint import checkpoint_step
+    if not profile.published.model:
+        last = latest_checkpoint(run.checkpoints_dir)
+        add(_checkpoint_expectation(profile, run, last), "checkpoint", last or run.checkpoints_dir)
+        if last is not None and rows[-1]["state"] == "fresh":
+            from .train.checkpoint import checkpoint_step
 
-        step = checkpoint_step(last)
-        if step < profile.train.max_steps:
-            rows[-1].update(state="partial", why=[f"step {step} of {profile.train.max_steps}; "
-                                                  "`ttl pretrain` resumes it"])
-    add(_hf_expectation(profile, run), "hf_model", run.hf_model_dir)
+            step = checkpoint_step(last)
+            if step < profile.train.max_steps:
+                rows[-1].update(state="partial", why=[f"step {step} of {profile.train.max_steps}; "
+                                                      "`ttl pretrain` resumes it"])
+        add(_hf_expectation(profile, run), "hf_model", run.hf_model_dir)
+    if any(r["stage"] == "published model" and r["state"] == "missing" for r in rows):
+        return rows   # what is built on a model that cannot be found cannot be checked
     for folder in sorted((run.root / "gguf").glob("*/")):
         add(_gguf_expectation(profile, run, folder.name), f"gguf {folder.name}", folder)
     for task in all_tasks("classification"):
@@ -581,6 +661,24 @@ def run_status(profile: Profile, run: RunDir) -> list[dict[str, Any]]:
         except DataError as exc:
             add(None, f"classifier {task.name}", folder, error=f"its data cannot be read: {exc}")
     return rows
+
+
+def _published_status(profile: Profile, run: RunDir, rows: list, add) -> None:
+    """The published model (found in its folder or the local Hub cache, never downloaded) and the
+    tokenizer the run adopted from it."""
+    from .model.published import PublishedModelError, hub_folder_name
+
+    try:
+        folder = published_model(profile, download=False)
+    except PublishedModelError as exc:
+        rows.append({"stage": "published model", "folder": profile.published.model, "state": "missing",
+                     "why": [str(exc)], "fix": _fix("pipeline", run, profile)})
+        rows.append({"stage": "tokenizer", "folder": str(run.tokenizer_dir), "state": "missing", "why": [],
+                     "fix": _fix("pipeline", run, profile)})
+        return
+    rows.append({"stage": "published model", "folder": hub_folder_name(folder), "state": "fresh", "why": [],
+                 "fix": None})
+    add(_published_tokenizer_expectation(profile, run, folder), "tokenizer", run.tokenizer_dir)
 
 
 def run_pipeline(profile: Profile | str | None = None, out: str | os.PathLike | None = None, *,

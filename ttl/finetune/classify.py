@@ -112,8 +112,8 @@ def finetune_classifier(hf_model_dir: str | os.PathLike, task: str, dataset, cfg
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(hf_model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(hf_model_dir), num_labels=spec.num_labels, id2label=dict(enumerate(spec.label_names)),
+    model = AutoModelForSequenceClassification.from_pretrained(  # safetensors: never a pickle
+        str(hf_model_dir), use_safetensors=True, num_labels=spec.num_labels, id2label=dict(enumerate(spec.label_names)),
         label2id={n: i for i, n in enumerate(spec.label_names)}, pad_token_id=tokenizer.pad_token_id)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)

@@ -171,7 +171,7 @@ def _load_hf(hf_model_or_path):
             raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json); "
                                     "give the folder written by save_hf / save_pretrained")
         from transformers import AutoModelForCausalLM
-        return AutoModelForCausalLM.from_pretrained(path)
+        return AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)  # never a pickle
     return hf_model_or_path
 
 
