@@ -23,7 +23,8 @@ from helpers import copy_run, listing  # noqa: E402
 from ttl.data.loaders import load_task_data  # noqa: E402
 from ttl.eval import build_prompt, evaluate_task  # noqa: E402
 from ttl.eval.fewshot import eval_rows, split_context  # noqa: E402
-from ttl.eval.harness import TASKS_DIR, harness_name, run_harness, summarize, task_yaml, write_task_yamls  # noqa: E402
+from ttl.eval.harness import (CLASSIFICATION_METRICS, TASKS_DIR, harness_name, run_harness,  # noqa: E402
+                              summarize, task_yaml, write_task_yamls)
 from ttl.tasks import _REGISTRY, get_task  # noqa: E402
 
 TASKS = ("assin2_rte", "hatebr", "faquad_nli", "assin2_sts")
@@ -101,10 +102,12 @@ def test_loglikelihoods_predictions_and_scores_equal_the_harness(compared):
             if task.kind == "classification":
                 assert a["loglik"] == pytest.approx(b["loglik"], abs=1e-4)
                 assert a["loglik_norm"] == pytest.approx(b["loglik_norm"], abs=1e-4)
+                # acc_mutual_info: each answer scored with no prompt, by the harness's own requests
+                assert mine["unconditional_loglik"] == pytest.approx(b["unconditional_loglik"], abs=1e-4)
                 worst = max(worst, *(abs(x - y) for x, y in zip(a["loglik"], b["loglik"])))
             else:
                 assert a["answer"] == b["answer"]            # the same greedy tokens, cut at a blank line
-        metrics = ("f1_macro", "acc", "acc_norm") if task.kind == "classification" else ("pearson",)
+        metrics = CLASSIFICATION_METRICS if task.kind == "classification" else ("pearson",)
         for metric in metrics:
             assert mine[metric] == pytest.approx(theirs[metric], abs=1e-9), (name, metric)
         cut += mine["truncated_prompts"]
@@ -181,7 +184,7 @@ def test_shipped_yamls_say_what_the_registry_says(tmp_path, monkeypatch):
             assert config["output_type"] == "multiple_choice"
             assert config["doc_to_choice"] == [task.choices[label] for label in range(task.num_labels)]
             assert all(int(apply_template(config["doc_to_target"], row)) == task.label(row) for row in rows)
-            assert [m["metric"] for m in config["metric_list"]] == ["f1_macro", "acc", "acc_norm"]
+            assert [m["metric"] for m in config["metric_list"]] == list(CLASSIFICATION_METRICS)
         else:
             assert config["output_type"] == "generate_until"
             assert config["generation_kwargs"]["until"] == ["\n\n"]
@@ -221,7 +224,8 @@ def test_ttl_eval_harness_prints_lm_eval_beside_ttl(small_run, tmp_path, capsys,
     for line in side:
         assert line["examples"] == profile.eval.max_eval_examples and line["num_fewshot"] == profile.eval.num_fewshot
         assert line["ttl"] == pytest.approx(line["harness"], abs=1e-9)
-    assert side[0]["max_abs_loglik_diff"] <= 1e-4 and set(side[0]["harness"]) == {"f1_macro", "acc", "acc_norm"}
+    assert side[0]["max_abs_loglik_diff"] <= 1e-4 and set(side[0]["harness"]) == set(CLASSIFICATION_METRICS)
+    assert side[0]["max_abs_unconditional_diff"] <= 1e-4
     assert json.loads((copy.reports_dir / "harness.json").read_text()) == side
     # Read-only: the export is untouched, and nothing but the two reports was added.
     assert _tree_digest(copy.hf_model_dir) == export_before

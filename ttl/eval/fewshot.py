@@ -21,8 +21,10 @@ harness's ``fewshot_random_seed`` (1234 for both by default), both pick the same
 
 Scores are named as the harness names them: ``f1_macro`` (the Portuguese leaderboard's
 macro-F1; the harness's plain ``f1`` is binary), ``acc``, and in loglik mode ``acc_norm``
-(the choice with the highest log-likelihood per character of its answer). The older names
-``macro_f1`` and ``accuracy`` stay, with the same values.
+(the choice with the highest log-likelihood per character of its answer) and
+``acc_mutual_info`` (the highest log-likelihood minus that of the answer with no prompt, the
+model's prior for the word: log p(answer | prompt) / p(answer)). The older names ``macro_f1``
+and ``accuracy`` stay, with the same values.
 
 Prompts, answers and metrics come from the task registry (:mod:`ttl.tasks`): a task with a
 ``prompt`` is a few-shot task, whatever its language.
@@ -125,6 +127,20 @@ def _loglik(model, tokens: list[int], n_answer: int) -> float:
     return float(logp.gather(-1, ids[0, -n_answer:, None]).sum())
 
 
+@torch.no_grad()
+def unconditional_logliks(model, tokenizer, answers: list[str]) -> list[float]:
+    """log p(answer) with no prompt, as the harness computes it for ``acc_mutual_info``: the
+    answer encoded alone after the BOS token (or, when the encoding starts with that token
+    already, its first token as the context)."""
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    out = []
+    for answer in answers:
+        cont = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        context, cont = ([prefix], cont) if cont[0] != prefix else (cont[:1], cont[1:])
+        out.append(_loglik(model, context + cont, len(cont)))
+    return out
+
+
 def eval_rows(task: Task | str, dataset, max_examples: int | None = None, seed: int = 1234,
               split: str = "test"):
     """The rows :func:`evaluate_task` scores, in the order it scores them (the shots it draws
@@ -145,11 +161,13 @@ def evaluate_task(model, tokenizer, task: Task | str, dataset, *, num_fewshot: i
                   split: str = "test", max_new_tokens: int = ANSWER_TOKENS) -> dict:
     """Score ``model`` on ``task`` with ``dataset`` (a DatasetDict with train and ``split``).
 
-    The result holds the scores (``f1_macro``/``acc``, and ``acc_norm`` in loglik mode, or
-    ``pearson``), the one-class baseline, and ``predictions``: one entry per evaluated row,
-    in order, with its gold label and prediction; in loglik mode also the log-likelihood of
-    every choice (``loglik``, in the order of ``choices``, i.e. of the labels) and the same
-    divided by the answer's length in characters (``loglik_norm``, the harness's acc_norm).
+    The result holds the scores (``f1_macro``/``acc``, and ``acc_norm``/``acc_mutual_info`` in
+    loglik mode, or ``pearson``), the one-class baseline, and ``predictions``: one entry per
+    evaluated row, in order, with its gold label and prediction; in loglik mode also the
+    log-likelihood of every choice (``loglik``, in the order of ``choices``, i.e. of the
+    labels), the same divided by the answer's length in characters (``loglik_norm``, the
+    harness's acc_norm) and minus the answer's unconditional log-likelihood
+    (``loglik_mutual_info``; those are in the result as ``unconditional_loglik``).
     """
     task = fewshot_task(task)
     if mode not in ("generate", "loglik"):
@@ -163,8 +181,10 @@ def evaluate_task(model, tokenizer, task: Task | str, dataset, *, num_fewshot: i
     max_len = model.config.max_seq_len
     limit = max_len - max_new_tokens
     labels = sorted(task.choices) if task.kind == "classification" else []
-    golds, preds, norm_preds, truncated, invalid = [], [], [], 0, 0
+    golds, preds, norm_preds, mi_preds, truncated, invalid = [], [], [], [], 0, 0
     examples, predictions = [], []
+    if mode == "loglik":   # the same for every row: no prompt at all
+        unconditional = unconditional_logliks(model, tokenizer, [task.choices[lab] for lab in labels])
     for row in rows:
         shots = rng.sample(train, k) if k else []
         prompt = build_prompt(task, row, shots)
@@ -177,10 +197,13 @@ def evaluate_task(model, tokenizer, task: Task | str, dataset, *, num_fewshot: i
                 cut |= c
                 lls.append(_loglik(model, tokens, len(answer_ids)))
             norm = [ll / len(task.choices[lab]) for ll, lab in zip(lls, labels)]
+            mutual = [ll - u for ll, u in zip(lls, unconditional)]
             pred, answer = labels[_argmax(lls)], None
             norm_preds.append(labels[_argmax(norm)])
-            predictions.append({"gold": gold, "pred": pred, "pred_norm": norm_preds[-1], "loglik": lls,
-                                "loglik_norm": norm})
+            mi_preds.append(labels[_argmax(mutual)])
+            predictions.append({"gold": gold, "pred": pred, "pred_norm": norm_preds[-1],
+                                "pred_mutual_info": mi_preds[-1], "loglik": lls, "loglik_norm": norm,
+                                "loglik_mutual_info": mutual})
         else:
             ids, cut = _fit(tokenizer(prompt)["input_ids"], limit)
             cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
@@ -205,6 +228,8 @@ def evaluate_task(model, tokenizer, task: Task | str, dataset, *, num_fewshot: i
         result["acc"] = result["accuracy"] = accuracy(golds, preds)
         if mode == "loglik":
             result["acc_norm"] = accuracy(golds, norm_preds)
+            result["acc_mutual_info"] = accuracy(golds, mi_preds)
+            result["unconditional_loglik"] = unconditional
         base = majority_baseline(golds, labels)
         result["baseline_macro_f1"] = base["macro_f1"]
         result["baseline_accuracy"] = base["accuracy"]

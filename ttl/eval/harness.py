@@ -29,7 +29,9 @@ harness-pt) whose prompts the registry uses:
   training ids (a sampler of its fork that upstream lm-eval does not have);
 * metrics: ``f1_macro`` (macro-F1 over the task's classes, as ttl's), ``acc``, ``acc_norm``
   (log-likelihood per character of the answer; " Sim" and " Não" have the same length, so
-  here it equals ``acc``), ``pearson`` for STS. The harness's own ``f1`` is binary F1.
+  here it equals ``acc``), ``acc_mutual_info`` (log-likelihood minus that of the answer
+  scored with no prompt: the harness adds those requests itself when the metric is listed),
+  ``pearson`` for STS. The harness's own ``f1`` is binary F1.
 
 By default the YAMLs read the Hub datasets of the registry (``nilc-nlp/assin2``, ...), so
 they also run from lm-eval's own command line::
@@ -58,6 +60,7 @@ from .fewshot import ANSWER_TOKENS, _argmax, all_fewshot_tasks, fewshot_task
 from .metrics import macro_f1, pearson as _pearson
 
 TASKS_DIR = Path(__file__).parent / "harness_tasks"
+CLASSIFICATION_METRICS = ("f1_macro", "acc", "acc_norm", "acc_mutual_info")
 PREFIX = "ttl_"
 _HOOKS = "ttl.eval.harness"   # the module the YAMLs' !function entries import (also under -m)
 _HEADER = ("# Written by ttl.eval.harness.write_task_yamls from the task registry (ttl/tasks/{module}.py).\n"
@@ -191,7 +194,8 @@ def task_config(task: str | Task, *, data_files: Mapping[str, str] | None = None
         config["output_type"] = "multiple_choice"
         config["doc_to_choice"] = [task.choices[label] for label in range(task.num_labels)]
         config["doc_to_target"] = target if target is not None else _Function(f"{_HOOKS}.doc_to_target_{task.name}")
-        metrics = [("f1_macro", _Function(f"{_HOOKS}.f1_macro")), ("acc", "mean"), ("acc_norm", "mean")]
+        metrics = [("f1_macro", _Function(f"{_HOOKS}.f1_macro")), ("acc", "mean"), ("acc_norm", "mean"),
+                   ("acc_mutual_info", "mean")]   # the harness then also scores each answer alone
     else:
         config["output_type"] = "generate_until"
         config["doc_to_target"] = _Function(f"{_HOOKS}.doc_to_target_{task.name}")
@@ -243,12 +247,24 @@ def pearson(items) -> float:
     return _pearson(list(golds), list(preds))
 
 
+def _split_results(task: Task, results) -> tuple[list[float], list[float]]:
+    """The harness passes each choice's log-likelihood after the prompt, then (for
+    acc_mutual_info) each choice's log-likelihood with no prompt."""
+    lls = [float(ll) for ll, *_ in results]
+    n = task.num_labels
+    return lls[:n], lls[n:]
+
+
 def _process_classification(task: Task, doc: dict, results) -> dict:
     labels = list(range(task.num_labels))
-    lls = [float(ll) for ll, _ in results]
+    lls, unconditional = _split_results(task, results)
     norm = [ll / len(task.choices[label]) for ll, label in zip(lls, labels)]
     gold, pred, pred_norm = task.label(doc), labels[_argmax(lls)], labels[_argmax(norm)]   # ties: the first
-    return {"f1_macro": (gold, pred, tuple(labels)), "acc": float(pred == gold), "acc_norm": float(pred_norm == gold)}
+    out = {"f1_macro": (gold, pred, tuple(labels)), "acc": float(pred == gold), "acc_norm": float(pred_norm == gold)}
+    if unconditional:
+        mutual = [ll - u for ll, u in zip(lls, unconditional)]
+        out["acc_mutual_info"] = float(labels[_argmax(mutual)] == gold)
+    return out
 
 
 def _process_regression(task: Task, doc: dict, results) -> dict:
@@ -369,7 +385,7 @@ def _hf_model(model_dir, *, batch_size, device, dtype):
 
 def summarize(output: dict, task: str | Task) -> dict:
     """One task of :func:`run_harness`'s output in ttl's terms: the scores under ttl's names
-    (``f1_macro``, ``acc``, ``acc_norm`` / ``pearson``), the shot count, and per evaluated row
+    (:data:`CLASSIFICATION_METRICS` / ``pearson``), the shot count, and per evaluated row
     (in order) the gold label, the prediction and, for a classification task, the
     log-likelihood of each choice (``loglik``) and the same per character (``loglik_norm``)."""
     task = fewshot_task(task)
@@ -377,7 +393,7 @@ def summarize(output: dict, task: str | Task) -> dict:
     scores = output["results"][name]
     out: dict[str, Any] = {"task": task.name, "harness_task": name,
                            "num_fewshot": output.get("n-shot", {}).get(name)}
-    metrics = ("f1_macro", "acc", "acc_norm") if task.kind == "classification" else ("pearson",)
+    metrics = CLASSIFICATION_METRICS if task.kind == "classification" else ("pearson",)
     for metric in metrics:
         value = scores.get(f"{metric},none")
         out[metric] = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
@@ -386,11 +402,11 @@ def summarize(output: dict, task: str | Task) -> dict:
     predictions = []
     for s in samples:
         if task.kind == "classification":
-            lls = [float(r[0]) for r in s["filtered_resps"]]
+            lls, unconditional = _split_results(task, s["filtered_resps"])
             norm = [ll / len(task.choices[i]) for i, ll in enumerate(lls)]
             gold, pred, _ = s["f1_macro"]
             predictions.append({"gold": gold, "pred": pred, "loglik": lls, "loglik_norm": norm,
-                                "context": s["arguments"][0][0]})
+                                "unconditional_loglik": unconditional, "context": s["arguments"][0][0]})
         else:
             gold, pred = s["pearson"]
             predictions.append({"gold": gold, "pred": pred, "answer": s["filtered_resps"][0],
@@ -404,7 +420,7 @@ def side_by_side(ttl_result: dict, output: dict) -> dict:
     same rows, and the largest difference of a choice's log-likelihood when both have them."""
     task = fewshot_task(ttl_result["task"])
     theirs = summarize(output, task)
-    metrics = ("f1_macro", "acc", "acc_norm") if task.kind == "classification" else ("pearson",)
+    metrics = CLASSIFICATION_METRICS if task.kind == "classification" else ("pearson",)
     line = {"task": task.name, "harness_task": theirs["harness_task"], "examples": theirs["examples"],
             "num_fewshot": theirs["num_fewshot"], "ttl_mode": ttl_result["mode"],
             "harness_output_type": "multiple_choice" if task.kind == "classification" else "generate_until",
@@ -412,6 +428,10 @@ def side_by_side(ttl_result: dict, output: dict) -> dict:
     pairs = list(zip(ttl_result.get("predictions", []), theirs["predictions"]))
     if pairs and all("loglik" in a and "loglik" in b for a, b in pairs):
         line["max_abs_loglik_diff"] = max(abs(x - y) for a, b in pairs for x, y in zip(a["loglik"], b["loglik"]))
+        if theirs["predictions"][0].get("unconditional_loglik"):
+            line["max_abs_unconditional_diff"] = max(
+                abs(x - y) for x, y in zip(ttl_result["unconditional_loglik"],
+                                           theirs["predictions"][0]["unconditional_loglik"]))
     return line
 
 
