@@ -151,8 +151,8 @@ def test_tokens_fewshot_and_a_classifier_on_the_published_model(hub, run_with):
     from ttl.data.packing import read_meta
     from ttl.eval import evaluate_task
     from ttl.manifest import read_manifest
-    from ttl.pipeline import ensure_checkpoint, ensure_classifier, ensure_tokenizer, ensure_tokens, run_status
-    from ttl.pipeline import load_task_dataset
+    from ttl.pipeline import (checkpoint_digest, ensure_checkpoint, ensure_classifier, ensure_tokenizer,
+                              ensure_tokens, load_task_dataset, model_digest, run_status)
 
     folder, _ = hub
     profile, run = run_with
@@ -167,6 +167,8 @@ def test_tokens_fewshot_and_a_classifier_on_the_published_model(hub, run_with):
     result = ensure_classifier(profile_ft, run, "hatebr", quiet=True)
     assert result["train_examples"] == 24 and 0.0 <= result["test_accuracy"] <= 1.0
     assert read_manifest(run.classifier_dir("hatebr"))["inputs"]["model"] == published_identity(folder)
+    # chat tuning records the published weights as its starting point too
+    assert checkpoint_digest(profile, run) == model_digest(profile, run) == published_identity(folder)
     rows = {r["stage"]: r for r in run_status(profile_ft, run)}
     assert rows["published model"]["state"] == "fresh"
     assert {rows[s]["state"] for s in ("tokenizer", "tokens", "classifier hatebr")} == {"fresh"}

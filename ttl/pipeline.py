@@ -212,8 +212,6 @@ def ensure_corpus(profile: Profile, run: RunDir, *, quiet: bool = False, build: 
     return folder
 
 
-# --------------------------------------------------------------------------- tokenizer
-
 # --------------------------------------------------------------------------- published models
 
 def published_model(profile: Profile, *, download: bool = True) -> Path | None:
@@ -254,15 +252,30 @@ def _adopt_published_tokenizer(profile: Profile, run: RunDir, folder: Path, *, q
     return load_tokenizer(run.tokenizer_dir)
 
 
+def _published_digest(profile: Profile) -> str | None:
+    folder = published_model(profile, download=False)
+    if folder is None:
+        return None
+    from .model.published import published_identity
+
+    return published_identity(folder)
+
+
 def model_digest(profile: Profile, run: RunDir) -> str | None:
     """What the stages built on the pretrained model (classifiers, GGUF) record as their input:
     the run's export, or the published model's own files."""
-    folder = published_model(profile, download=False)
-    if folder is not None:
-        from .model.published import published_identity
+    return _published_digest(profile) if profile.published.model else _digest_of(run.hf_model_dir)
 
-        return published_identity(folder)
-    return _digest_of(run.hf_model_dir)
+
+def checkpoint_digest(profile: Profile, run: RunDir) -> str | None:
+    """What a stage trained from the pretrained weights (chat tuning) records as its input: the
+    run's latest checkpoint, or the published model's own files."""
+    from .train import latest_checkpoint
+
+    if profile.published.model:
+        return _published_digest(profile)
+    last = latest_checkpoint(run.checkpoints_dir)
+    return _digest_of(last) if last else None
 
 
 # --------------------------------------------------------------------------- tokenizer

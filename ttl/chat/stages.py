@@ -76,7 +76,7 @@ def ensure_sft(profile, run, *, data=None, overrides: dict | None = None, quiet:
                stop_after: int | None = None):
     """The SFT model of ``run`` (trained from its pretrained checkpoint when absent or stale) and
     its tokenizer; ``data``: a chat source (None: the embedded sample)."""
-    from ..pipeline import _digest_of, ensure_checkpoint
+    from ..pipeline import _digest_of, checkpoint_digest, ensure_checkpoint
     from ..train import latest_checkpoint
     from .sft import train_sft
 
@@ -91,7 +91,7 @@ def ensure_sft(profile, run, *, data=None, overrides: dict | None = None, quiet:
 
             train += corpus_instructions(corpus_texts(run.corpus_dir))
         folder = chat_dir(run, "sft")
-        inputs = {"checkpoint": _digest_of(latest_checkpoint(run.checkpoints_dir)),
+        inputs = {"checkpoint": checkpoint_digest(profile, run),
                   "tokenizer": _digest_of(run.tokenizer_dir), "data": digest_rows(train)}
         config = {"sft": dataclasses.asdict(cfg), "data_source": str(data or "embedded chat sample")}
         if _prepare(folder, inputs, config, quiet):
