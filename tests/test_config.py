@@ -141,3 +141,31 @@ def test_a_profile_extends_another_section_by_section(tmp_path):
     (tmp_path / "c.yaml").write_text("extends: no-such-profile\n")
     with pytest.raises(ConfigError, match="unknown profile 'no-such-profile'"):
         load_profile(str(tmp_path / "c.yaml"))
+
+
+def test_a_dotted_override_sets_one_nested_setting_and_keeps_the_others(tmp_path):
+    base = load_profile("smoke")
+    p = load_profile("smoke", continual={"stage_1.steps": 7, "stage_2.lr": 5e-5})
+    assert p.continual.stage_1.steps == 7 and p.continual.stage_2.lr == 5e-5
+    # the rest of each stage is what it was: stage 2 keeps its own cosine schedule and mix
+    assert p.continual.stage_1.lr == base.continual.stage_1.lr
+    assert p.continual.stage_2.schedule == base.continual.stage_2.schedule == "cosine"
+    assert p.continual.stage_2.mix == base.continual.stage_2.mix
+    # a profile's own nested values survive an override of their neighbours
+    own = tmp_path / "own.yaml"
+    own.write_text("extends: smoke\ncontinual:\n  stage_1:\n    steps: 3\n    lr: 2.0e-4\n", encoding="utf-8")
+    q = load_profile(str(own), continual={"stage_1.warmup_steps": 1})
+    assert (q.continual.stage_1.steps, q.continual.stage_1.lr, q.continual.stage_1.warmup_steps) == (3, 2e-4, 1)
+    with pytest.raises(ConfigError, match="train.lr is 0.003, not a group"):
+        load_profile("smoke", train={"lr.x": 1})
+    with pytest.raises(ConfigError, match="stpes"):
+        load_profile("smoke", continual={"stage_1.stpes": 1})
+
+
+def test_cli_set_reaches_nested_settings():
+    from ttl.cli import _settings
+
+    settings = _settings(["continual.stage_1.steps=40", "train.lr=3e-4"])
+    assert settings["continual"] == {"stage_1.steps": 40}
+    p = load_profile("smoke", **settings)
+    assert p.continual.stage_1.steps == 40 and p.train.lr == 3e-4

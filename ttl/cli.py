@@ -462,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", action="append", metavar="NAME=SOURCE",
                        help="read a task's dataset (or corpus=...) from a local file/folder or a Hub name; repeatable")
         p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                       help="change one setting of the profile, e.g. --set train.lr=3e-4; repeatable")
+                       help="change one setting of the profile, e.g. --set train.lr=3e-4 or "
+                       "--set continual.stage_1.steps=40; repeatable")
         return p
 
     sub.add_parser("profiles", help="list the profiles").set_defaults(func=cmd_profiles)

@@ -581,12 +581,26 @@ def load_profile(name_or_path: str | os.PathLike | None = None, **overrides: Any
 
     A profile may start from another with ``extends: <name or path>``: its sections'
     keys replace the base's (``smoke-es`` is ``smoke`` with ``data.language: es``).
-    ``overrides`` replace whole sections' keys, e.g. ``train={"max_steps": 10}``.
+    ``overrides`` replace whole sections' keys, e.g. ``train={"max_steps": 10}``; a dotted key
+    sets one setting inside a nested one and keeps the rest, e.g.
+    ``continual={"stage_1.steps": 40}`` (``--set continual.stage_1.steps=40``).
     """
     choice = name_or_path if name_or_path is not None else os.environ.get(PROFILE_ENV, DEFAULT_PROFILE)
     raw, name = _read_profile(str(choice).strip(), seen=())
     for section, values in overrides.items():
         if section not in _SECTIONS:
             raise ConfigError(f"cannot override unknown section {section!r}")
-        raw.setdefault(section, {}).update(values)
+        target = raw.setdefault(section, {})
+        for key, value in values.items():
+            *path, leaf = key.split(".")
+            node = target
+            for part in path:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                elif not isinstance(child, dict):
+                    raise ConfigError(f"{section}.{key}: {section}.{part} is {child!r}, not a group of "
+                                      "settings, so it has no setting of that name")
+                node = child
+            node[leaf] = value
     return profile_from_dict(raw, name=name)
