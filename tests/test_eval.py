@@ -48,6 +48,32 @@ def test_text_perplexity_agrees_with_transformers(tiny_model, tiny_tokenizer):
     assert ours["perplexity"] == pytest.approx(math.exp(hf_loss), rel=1e-5)
 
 
+def test_strided_windows_give_every_token_its_context(tiny_model, tiny_tokenizer):
+    """stride=1 is a full window for every token: checked against one forward pass per target
+    on the last ``window`` tokens before it, with transformers' copy of the model."""
+    text = "A chuva caiu sobre a cidade durante a tarde inteira, e a noite chegou fria e escura."
+    seq = [tiny_tokenizer.bos_token_id, *tiny_tokenizer(text, add_special_tokens=False)["input_ids"],
+           tiny_tokenizer.eos_token_id]
+    window = 8
+    assert len(seq) > 3 * window
+    hf = to_hf(tiny_model).eval()
+    nats = 0.0
+    with torch.no_grad():
+        for t in range(len(seq) - 1):     # predict seq[t + 1] from at most `window` tokens
+            context = torch.tensor([seq[max(0, t + 1 - window):t + 1]])
+            nats -= torch.log_softmax(hf(context).logits[0, -1].float(), -1)[seq[t + 1]].item()
+    one = text_perplexity(tiny_model, tiny_tokenizer, [text], max_length=window, stride=1)
+    assert one["tokens"] == len(seq) - 1 and one["forward_passes"] == len(seq) - 1
+    assert one["loss"] == pytest.approx(nats / (len(seq) - 1), rel=1e-5)
+    plain = text_perplexity(tiny_model, tiny_tokenizer, [text], max_length=window)
+    assert text_perplexity(tiny_model, tiny_tokenizer, [text], max_length=window, stride=window) == plain
+    half = text_perplexity(tiny_model, tiny_tokenizer, [text], max_length=window, stride=window // 2)
+    assert half["tokens"] == plain["tokens"] and half["forward_passes"] > plain["forward_passes"]
+    assert one["loss"] != pytest.approx(plain["loss"], rel=1e-6)   # other contexts, another figure
+    with pytest.raises(ValueError, match="stride must be between 1 and the window"):
+        text_perplexity(tiny_model, tiny_tokenizer, [text], max_length=window, stride=window + 1)
+
+
 def test_answer_parsing():
     """Answers are matched to the task's own choices (any language), scores to its label range."""
     rte, sts = get_task("assin2_rte"), get_task("assin2_sts")
