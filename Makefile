@@ -94,6 +94,8 @@ bench: install
 	$(PY) benchmarks/attention_cpu.py
 	$(PY) benchmarks/tokenizer.py
 	$(PY) benchmarks/curation.py
+	$(PY) benchmarks/packing.py
+	$(PY) benchmarks/generation.py
 	@if $(PY) -c "import llama_cpp" 2>/dev/null; then $(PY) benchmarks/llama_cpp_quant.py; \
 	else echo "skipping benchmarks/llama_cpp_quant.py: llama-cpp-python is not installed (make test-gguf installs it)"; fi
 
