@@ -124,6 +124,20 @@ def test_only_tokenizer_model_is_enough(tmp_path):
     assert not (tmp_path / "marker").exists()
 
 
+def test_a_tokenizer_saved_without_a_padding_token_gets_pad(hub, tmp_path):
+    from ttl.model.published import load_published_tokenizer
+
+    folder, _ = hub
+    bare = tmp_path / "no-pad"
+    shutil.copytree(folder, bare, ignore=shutil.ignore_patterns("tokenizer.json", "*.bin"))
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        config = json.loads((bare / name).read_text(encoding="utf-8"))
+        config.pop("pad_token")
+        (bare / name).write_text(json.dumps(config), encoding="utf-8")
+    tokenizer = load_published_tokenizer(bare)
+    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<pad>", 3)
+
+
 def test_the_model_is_the_published_weights_and_nothing_is_pretrained(hub, run_with):
     from transformers import LlamaForCausalLM
 

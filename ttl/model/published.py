@@ -100,9 +100,16 @@ def published_identity(folder: Path) -> str:
 
 
 def load_published_tokenizer(folder: Path):
+    """The folder's tokenizer, with a padding token: fine-tuning pads batches, and a tokenizer
+    saved without one gets ``<pad>`` when its vocabulary has it (TeenyTinyLlama's: id 3), else
+    ``<unk>``; padded positions are masked, so the choice changes no score."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token is None:
+        vocab = tokenizer.get_vocab()
+        tokenizer.pad_token = "<pad>" if "<pad>" in vocab else (tokenizer.unk_token or tokenizer.eos_token)
+    return tokenizer
 
 
 def load_published_model(folder: Path, dtype: torch.dtype = torch.float32):
