@@ -9,6 +9,13 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import pytest
 import torch
 
+# Triton fixes its interpreter mode when triton.language is first imported, and transformers
+# imports it: a test module that loads transformers before tests/test_kernels.py switches the
+# interpreter on leaves the kernels unable to run ("Cannot call @triton.jit'd outside of the
+# scope of a kernel"). Without a GPU they can only run interpreted, so switch it on first.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 from helpers import small_profile, tiny_profile
 from ttl.runs import RunDir
 
