@@ -97,6 +97,29 @@ ok, reason = K.kernels_available("cpu"); print("LATE", ok, reason)
     assert "False" in lines["LATE"] and "Restart" in lines["LATE"]
 
 
+def test_interpreter_switched_on_after_triton_language_is_a_clear_error():
+    """transformers imports triton.language; setting TRITON_INTERPRET=1 after that leaves Triton's own
+    helpers compiled for a GPU: ttl says so instead of Triton's 'outside of the scope of a kernel'."""
+    script = r"""
+import os, torch
+import triton.language                           # as `import transformers` does
+os.environ["TRITON_INTERPRET"] = "1"
+import ttl.kernels as K
+ok, reason = K.kernels_available("cpu"); print("AVAILABLE", ok, reason)
+try:
+    K.rms_norm(torch.randn(2, 4), torch.ones(4), 1e-6)
+except K.KernelUnavailableError as e:
+    print("ERR", e)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = {line.split(" ", 1)[0]: line for line in out.stdout.splitlines()}
+    assert "False" in lines["AVAILABLE"] and "after triton.language" in lines["AVAILABLE"]
+    assert "after triton.language" in lines["ERR"] and "before any import" in lines["ERR"]
+
+
 def test_unsupported_device_is_a_clear_error():
     with pytest.raises(KernelUnavailableError, match="meta"):
         K.check_launchable(torch.empty(3, device="meta"), interpreted=True)

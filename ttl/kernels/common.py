@@ -61,6 +61,9 @@ def kernels_available(device: str | torch.device | None = None) -> tuple[bool, s
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    if interpreter_enabled() and "triton.language" in sys.modules and not _triton_library_interpreted():
+        return False, (f"{INTERPRET_ENV}=1 was set after triton.language had been imported (transformers "
+                       "imports it). Restart Python (or the notebook kernel) and set it before any import.")
     if interpreter_enabled():
         return True, (f"Triton interpreter ({INTERPRET_ENV}=1): kernels run on the CPU with NumPy, "
                       "correct but slow; use it to test, not to train")
@@ -104,8 +107,21 @@ def check_launchable(*tensors: torch.Tensor, interpreted: bool) -> None:
     if device.type not in ("cpu", "cuda"):
         raise KernelUnavailableError(f"Triton kernels need CUDA (or CPU through the interpreter), got {device.type!r} "
                                      "tensors; use the plain PyTorch path (model.use_kernels: false) there.")
+    if interpreted and not _triton_library_interpreted():
+        raise KernelUnavailableError(
+            f"{INTERPRET_ENV}=1 was set after triton.language had been imported (transformers imports it), so "
+            "Triton's own helper functions were built for a GPU and our interpreted kernels cannot call them. "
+            "Restart Python (or the notebook kernel) and set it before any import (the first line of the "
+            "notebook, or in the shell).")
 
 
+def _triton_library_interpreted() -> bool:
+    """Whether triton.language's own ``@triton.jit`` helpers (``tl.sum`` is one) were built for the
+    interpreter: Triton decides when triton.language is first imported, not when our kernels are."""
+    import triton.language.standard as standard
+
+    helper = getattr(standard, "sum", None)   # absent in another Triton: nothing to tell
+    return helper is None or type(helper).__name__ != "JITFunction"
 
 
 def is_interpreted(kernel) -> bool:
