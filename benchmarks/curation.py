@@ -87,6 +87,24 @@ def best_time(fn, repeats: int):
     return best, result
 
 
+def best_time_cpu(fn, repeats: int):
+    """Best wall time of ``repeats`` runs, the last result, and the CPU seconds of the best run
+    spent in this process and in its worker processes (counted once they are joined: forked
+    workers are this process's children; forkserver's are not, and count nothing here)."""
+    best, result, cpu = float("inf"), None, (0.0, 0.0)
+    for _ in range(repeats):
+        before, start = os.times(), time.perf_counter()
+        result = fn()
+        seconds, after = time.perf_counter() - start, os.times()
+        if seconds < best:
+            best = seconds
+            main = after.user - before.user + after.system - before.system
+            workers = (after.children_user - before.children_user
+                       + after.children_system - before.children_system)
+            cpu = (main, workers)
+    return best, result, cpu
+
+
 def kept_ids(report) -> list[str]:
     return [r["id"] for r in report.trace if r["removed_by"] is None]
 
@@ -180,14 +198,14 @@ def main() -> None:
     near = config.step("near_dedup")
     threshold, num_perm, ngram = near["threshold"], near["num_perm"], near["ngram"]
 
-    t_pipeline, outputs, step_times = {}, {}, {}
+    t_pipeline, outputs, step_times, cpu_times = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for n in args.num_proc:
             def whole(n=n):
                 return run_curation(load_curation_config(num_proc=n), crawl, tmp / f"out{n}", overwrite=True,
                                     progress=False)
-            t_pipeline[n], report = best_time(whole, args.repeats)
+            t_pipeline[n], report, cpu_times[n] = best_time_cpu(whole, args.repeats)
             step_times[n] = {s.name: s.seconds for s in report.steps}  # the last timed run
             outputs[n] = {p.name: p.read_bytes() for p in sorted((tmp / f"out{n}").glob("shard-*"))}
         identical = all(out == outputs[args.num_proc[0]] for out in outputs.values())
@@ -243,6 +261,19 @@ def main() -> None:
         ratios = ", ".join(f"{t_pipeline[one] / t:.2f}x with num_proc={n}" for n, t in t_pipeline.items() if n != one)
         lines += [f"**Scaling:** {ratios} (over num_proc={one}), on {os.cpu_count()} cores; the shards written "
                   f"with every num_proc are {'byte-identical' if identical else 'NOT identical'}.", ""]
+        # Amdahl: the main process's CPU time is the serial part (reading, dedup, writing), the
+        # workers' the parallel part; on an idle machine n workers take at least this long.
+        lines += ["CPU seconds of the best run of each (the main process; its forked workers, "
+                  "once joined). The serial fraction is the main process's share of the work: "
+                  "Amdahl's law bounds the speed-up with it.", "",
+                  "| num_proc | wall s | main CPU s | workers CPU s | serial share | Amdahl bound |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for n, (main_cpu, workers_cpu) in cpu_times.items():
+            serial = main_cpu / max(main_cpu + workers_cpu, 1e-9)
+            bound = 1 / (serial + (1 - serial) / n) if workers_cpu else 1.0
+            lines.append(f"| {n} | {t_pipeline[n]:.2f} | {main_cpu:.2f} | {workers_cpu:.2f} | "
+                         f"{serial:.2f} | {bound:.2f}x |")
+        lines.append("")
     if before:
         kept_now = kept_ids(traced_all)
         same = kept_now == before["kept"]

@@ -414,6 +414,46 @@ def test_multiprocessing_gives_the_same_result(tmp_path):
     assert [s.to_dict()["removed"] for s in one.steps] == [s.to_dict()["removed"] for s in two.steps]
 
 
+def test_forked_workers_and_forkserver_workers_give_the_same_output(tmp_path, monkeypatch):
+    from ttl.data.curate import pipeline
+    crawl = make_raw_crawl(DOCS[:20], seed=2)
+    read = lambda d: [f.read_text(encoding="utf-8") for f in sorted(d.glob("shard-*"))]  # noqa: E731
+    outputs = []
+    for fork in (True, False):
+        monkeypatch.setattr(pipeline, "_fork_is_safe", lambda fork=fork: fork)
+        run_curation(fast_config(num_proc=2), crawl, tmp_path / str(fork), progress=False)
+        outputs.append(read(tmp_path / str(fork)))
+    assert outputs[0] == outputs[1] == read_one_process(crawl, tmp_path / "one")
+
+
+def read_one_process(crawl, out):
+    run_curation(fast_config(), crawl, out, progress=False)
+    return [f.read_text(encoding="utf-8") for f in sorted(out.glob("shard-*"))]
+
+
+def test_workers_are_never_forked_from_a_process_with_another_thread():
+    import threading
+    from ttl.data.curate.pipeline import _fork_is_safe, _pool_context
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not _fork_is_safe()
+        assert _pool_context().get_start_method() != "fork"
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_run_without_progress_bar_starts_no_thread(tmp_path):
+    # (tqdm starts a monitor thread with its first bar, even a disabled one, and a process with
+    # a second thread may not fork its workers.)
+    import threading
+    before = threading.active_count()
+    run_curation(fast_config(), make_raw_crawl(DOCS[:5], seed=1), tmp_path / "out", progress=False)
+    assert threading.active_count() == before
+
+
 # --- end to end ------------------------------------------------------------------------------
 
 def test_end_to_end_recall_and_precision(tmp_path):

@@ -403,6 +403,64 @@ def _LANGID_classify(text: str):
     return _LANGID.classify(text)
 
 
+def test_fast_language_id_in_batches_equals_one_text_at_a_time(crawl_texts, monkeypatch):
+    """classify_many finds the features of many texts joined: the same result as classify for
+    each, wherever the batches are cut, texts shorter than the automaton's memory included."""
+    from ttl.data.curate import langid
+    fast = langid._py3langid()
+    rng = random.Random(5)
+    texts = [t[:3000] for t in crawl_texts[:300]]
+    texts += ["", "a", "ab", "abcde", "abcdef", "ABCDEF", "\ud800 x"]
+    texts += [_random_text(rng, "aáb çã日кΣ.", rng.randrange(0, 9)) for _ in range(300)]
+    rng.shuffle(texts)
+    expected = [_LANGID_classify(text) for text in texts]
+    assert fast.classify_many(texts) == expected
+    monkeypatch.setattr(langid, "_BATCH_BYTES", 5000)  # many batches
+    assert fast.classify_many(texts) == expected
+    assert fast.classify_many([]) == []
+
+
+def test_language_filter_prepared_in_a_batch_decides_as_one_by_one(crawl_texts):
+    from ttl.data.curate import LanguageFilter
+    step = LanguageFilter()
+    docs = [{"id": str(i), "text": text} for i, text in enumerate(crawl_texts[:200])]
+    expected = [step.process(dict(doc)) for doc in docs]
+    assert "lang_en" in expected and None in expected
+    step.prepare(docs)
+    # A text that changed after the batch was classified is classified again.
+    docs[0]["text"] = "The city council approved the new budget for public schools yesterday."
+    expected[0] = "lang_en"
+    assert [step.process(doc) for doc in docs] == expected
+    assert not step._predicted
+
+
+def test_non_ascii_digit_candidates_hold_every_digit():
+    from ttl.data.curate import QualityFilter
+    from ttl.data.curate.quality import non_ascii_digit_candidates
+    every = "".join(map(chr, range(0x80, 0x110000)))
+    found = set(non_ascii_digit_candidates().findall(every))
+    digits = {c for c in every if c.isdigit()}
+    assert digits <= found
+    assert {c for c in found if c <= "\uffff"} == {c for c in digits if c <= "\uffff"}
+    # The digit and letter rules count digits beyond the BMP and tokens without letters as the
+    # reference does: each rule alone, its limit at the measured value passes, just past it fails.
+    off = {key: None for key in (
+        "min_words", "max_words", "min_mean_word_length", "max_mean_word_length",
+        "max_symbol_word_ratio", "max_bullet_line_ratio", "max_ellipsis_line_ratio",
+        "min_alpha_word_ratio", "max_digit_ratio", "max_duplicate_line_ratio",
+        "max_duplicate_line_char_ratio", "max_top_ngram_ratio", "max_duplicate_ngram_ratio",
+        "min_punctuation_line_ratio", "min_stopword_ratio")}
+    texts = ["𝟘𝟙𝟚 e 𝟛 ² ٣ ½ casa", "\t12\t = ½ ação 7", "x 𝟘𝟘𝟘𝟘𝟘𝟘", "a\u00a0123\u3000Ⅻ b ٣٣", "1 2 3 abc"]
+    for text in texts:
+        measured = QualityFilter(**off).measures(text)
+        for key, rule, reason, past in [
+                ("digit_ratio", "max_digit_ratio", "digit_ratio", -1e-9),
+                ("alpha_word_ratio", "min_alpha_word_ratio", "alpha_words", 1e-9)]:
+            at, beyond = measured[key], measured[key] + past
+            assert QualityFilter(**{**off, rule: at}).check(text) is None, (text, key)
+            assert QualityFilter(**{**off, rule: beyond}).check(text) == reason, (text, key)
+
+
 def test_fast_quality_equals_reference(crawl_texts):
     from ttl.data.curate import QualityFilter
     settings = {k: v for k, v in load_curation_config().step("quality").items() if k != "name"}

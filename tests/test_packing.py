@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -107,6 +108,25 @@ def test_parallel_packing_is_byte_identical_to_serial(tmp_path, tiny_tokenizer, 
     assert again["shards"] == shards
     assert (json.loads((tmp_path / "again" / "manifest.json").read_text())["digest"]
             == json.loads((tmp_path / "parallel" / "manifest.json").read_text())["digest"])
+
+
+def test_forked_and_spawned_workers_pack_the_same_bytes(tmp_path, tiny_tokenizer, sample_texts,
+                                                        monkeypatch):
+    import threading
+    import ttl.data.packing as packing
+    texts = _with_blanks(sample_texts)
+    pack_documents(texts, tiny_tokenizer, tmp_path / "serial", val_fraction=0.2, show_progress=False)
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    for fork in (True, False):
+        monkeypatch.setattr(packing, "_fork_is_safe", lambda fork=fork: fork)
+        threads = threading.active_count()
+        pack_documents(texts, tiny_tokenizer, tmp_path / str(fork), val_fraction=0.2,
+                       show_progress=False, num_proc=2, chunk_chars=3000)
+        assert threading.active_count() == threads  # no progress bar, no tqdm monitor thread
+        for split in ("train", "val"):
+            one_file = (tmp_path / "serial" / f"{split}.bin").read_bytes()
+            assert _stream(tmp_path / str(fork), split) == one_file
+    assert os.environ.get("TOKENIZERS_PARALLELISM") == before  # set only while forking
 
 
 def test_sharded_reader_gives_the_blocks_of_one_file(tmp_path, tiny_tokenizer, sample_texts):

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
+from ttl.data.processes import fork_is_safe as _fork_is_safe
 from ttl.io import atomic_open, atomic_write_json
 from ttl.manifest import digest_tokenizer, digest_tree, write_manifest
 
@@ -121,7 +122,11 @@ def _encode(encoder: _Encoder, items: list[tuple[int, str]], dtype: np.dtype, va
 
 def _documents(texts: Iterable[str], total: int | None, show_progress: bool) -> Iterator[tuple[int, str]]:
     """(index, text) of every non-blank document; the index counts blank ones too (it fixes the split)."""
-    for index, text in enumerate(tqdm(texts, total=total, desc="packing", unit="doc", disable=not show_progress)):
+    # No bar at all without progress: tqdm starts a monitor thread with its first bar, even a
+    # disabled one, and a process with a second thread no longer forks its workers.
+    if show_progress:
+        texts = tqdm(texts, total=total, desc="packing", unit="doc")
+    for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"document {index} is {type(text).__name__}, expected str")
         if not text.strip():
@@ -257,16 +262,38 @@ def _chunks(docs: Iterator[tuple[int, str]], chunk_chars: int) -> Iterator[list[
         yield chunk
 
 
-def _pack_parallel(docs, encoder: _Encoder, out: Path, dtype, val_fraction, seed, batch_size, num_proc, chunk_chars):
+@contextlib.contextmanager
+def _pool(num_proc: int, initargs: tuple):
+    """The worker processes: forked where that is safe (:mod:`ttl.data.processes`), else spawned
+    (safe with threads anywhere). The Rust tokenizer's own threads are no obstacle to the fork: a
+    worker never uses them (``TOKENIZERS_PARALLELISM`` is false there, set before the fork)."""
     import multiprocessing
 
+    if not _fork_is_safe():
+        with multiprocessing.get_context("spawn").Pool(num_proc, _init_packer, initargs) as pool:
+            yield pool
+        return
+    # Said before the fork, so the children's tokenizer knows its threads are off and says nothing.
+    previous = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        pool = multiprocessing.get_context("fork").Pool(num_proc, _init_packer, initargs)
+    finally:
+        if previous is None:
+            del os.environ["TOKENIZERS_PARALLELISM"]
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = previous
+    with pool:
+        yield pool
+
+
+def _pack_parallel(docs, encoder: _Encoder, out: Path, dtype, val_fraction, seed, batch_size, num_proc, chunk_chars):
     staging = out / f".staging-{os.getpid()}-{secrets.token_hex(4)}"
     staging.mkdir()
     try:
         results = []
-        ctx = multiprocessing.get_context("spawn")  # spawn: safe with threads (torch, tokenizers) on every OS
-        with ctx.Pool(num_proc, initializer=_init_packer,
-                      initargs=(encoder, dtype.str, str(staging), val_fraction, seed, batch_size)) as pool:
+        initargs = (encoder, dtype.str, str(staging), val_fraction, seed, batch_size)
+        with _pool(num_proc, initargs) as pool:
             pending: deque = deque()
             for job in enumerate(_chunks(docs, chunk_chars)):
                 pending.append(pool.apply_async(_pack_chunk, (job,)))

@@ -51,6 +51,11 @@ class Step:
         """Repair ``doc["text"]`` in place if needed; return a removal reason, or None to keep."""
         raise NotImplementedError
 
+    def prepare(self, docs: list[dict[str, Any]]) -> None:
+        """Optional batch work on ``docs`` just before :meth:`process` sees each of them, in order
+        (what is faster done for many documents at once); :meth:`process` must decide the same
+        with or without it. The pipeline calls it; a no-op here."""
+
     # --- optional hooks of stateful steps, used by the pipeline (all no-ops here) -------------
 
     def precompute(self, docs: list[dict[str, Any]]) -> None:

@@ -49,7 +49,9 @@ from ttl.io import atomic_write_json, atomic_write_text
 
 from .base import CurationInputError, Step, StepStats, utf8_len
 from .config import CurationConfig, build_steps, load_curation_config
+from .langid import LanguageFilter
 from .minhash import NearDedup
+from ..processes import fork_is_safe as _fork_is_safe
 from ..readers import ReadError, iter_input
 from .toxicity import ToxicityFilter
 from .writer import (MODIFICATIONS_NAME, REPORT_NAME, STATE_DIR, ShardWriter, _previous_files, prepare_out_dir,
@@ -166,6 +168,8 @@ def run_steps(steps: list[Step], docs: list[dict[str, Any]], trace: bool = False
         start = time.perf_counter()
         if isinstance(step, NearDedup):
             step.prepare([d for d in docs if "_minhash" not in d])
+        else:
+            step.prepare(docs)
         survivors = []
         for doc in docs:
             before = doc["text"]
@@ -226,6 +230,9 @@ def _worker_run(args: tuple[list[dict[str, Any]], bool]):
     lead, follow = _WORKER_STEPS
     removed: list = []
     kept, stats, events = run_steps(lead, docs, trace, removed)
+    # Of a removed document the main process needs only its repairs (for the log), not its text.
+    removed = [({"id": doc["id"], "edits": doc.get("edits")}, step, reason)
+               for doc, step, reason in removed]
     return kept, stats + _precompute_stats(follow, kept), events, removed
 
 
@@ -267,8 +274,14 @@ def _limited(items: Iterable, max_documents: int | None) -> Iterator:
 
 
 def _pool_context():
-    """forkserver where the platform has it (workers forked from a clean server that has the
-    curation modules and the language model loaded once), spawn elsewhere."""
+    """How to start the workers: forked from this process where that is safe, else forkserver
+    where the platform has it (workers forked from a clean server that has the curation modules
+    and the language model loaded once), spawn elsewhere.
+
+    (:mod:`ttl.data.processes` says when forking is safe, and why it is faster.)
+    """
+    if _fork_is_safe():
+        return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["ttl.data.curate.workers"])
@@ -532,10 +545,17 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
     lead = segments[0][1] if lead_parallel else []
     pool = None
     if cfg.num_proc > 1 and lead_parallel:
-        pool = _pool_context().Pool(cfg.num_proc, initializer=_init_worker, initargs=(lead, follow))
+        context = _pool_context()
+        if context.get_start_method() == "fork":
+            for step in lead:  # loaded once here, shared by the forked workers (copy-on-write)
+                if isinstance(step, LanguageFilter):
+                    step._load()
+        pool = context.Pool(cfg.num_proc, initializer=_init_worker, initargs=(lead, follow))
     chunk_size = max(1, -(-cfg.batch_size // cfg.num_proc)) if pool is not None else cfg.batch_size
     start = time.perf_counter()
-    bar = tqdm(desc="curating", unit="doc", disable=not progress, initial=run.consumed)
+    # No bar at all without progress: tqdm starts a monitor thread with its first bar, even a
+    # disabled one, and a process with a second thread no longer forks its workers.
+    bar = tqdm(desc="curating", unit="doc", initial=run.consumed) if progress else None
     reader = iter_input(input, cfg.reader["text_column"], cfg.reader["metadata_column"],
                         cfg.reader["hub_split"], cfg.batch_size)
     max_docs = cfg.reader["max_documents"]
@@ -592,7 +612,8 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
 
     def complete(chunk: _Chunk, result) -> None:
         shards = run.finish_chunk(chunk, result, segments, first, pool is not None)
-        bar.update(chunk.items)
+        if bar is not None:
+            bar.update(chunk.items)
         if shards and chunk.stop is None:
             run.save_checkpoint()
 
@@ -623,7 +644,8 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
         run.finish("failed" if run.report.docs_in == 0 and run.report.n_input_errors else "complete", start)
         clean_exit = True
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if pool is not None:
             if clean_exit:
                 pool.close()

@@ -20,6 +20,7 @@ already proves a rule passes. The tests compare the two on every kind of documen
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections import Counter
@@ -37,10 +38,29 @@ from .paragraphs import units as _units
 from .resources import read_word_list
 
 _BULLETS = ("•", "●", "◦", "▪", "‣", "- ", "* ", "– ")
-# A whitespace-separated token with no ASCII letter (a number, a symbol; rarely a word in another script).
-_TOKEN_WITHOUT_ASCII_LETTER = re.compile(r"(?<!\S)[^\sA-Za-z]+(?!\S)")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# A whitespace-separated token with no ASCII letter (a number, a symbol; rarely a word in another
+# script), with the whitespace before it: searched in " " + text, a pattern that starts with a
+# class is tried only after a space, faster than a look-behind tried at every character.
+_SPACE_TOKEN_WITHOUT_ASCII_LETTER = re.compile(r"\s[^\sA-Za-z]+(?!\S)")
 _DIGITS = "0123456789"
+
+
+@functools.lru_cache(maxsize=1)
+def non_ascii_digit_candidates() -> re.Pattern:
+    """A character class that holds every character beyond ASCII for which ``str.isdigit`` is
+    true: those of the BMP (superscripts, other scripts' digits; found by asking ``isdigit`` of
+    each) and every character beyond the BMP, which the caller tests with ``isdigit``. Kept to
+    ranges of the BMP plus one astral range, so the re module tests a character by table lookup."""
+    ranges: list[list[int]] = []
+    for code in range(0x80, 0x10000):
+        if chr(code).isdigit():
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    body = "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b)))
+                   for a, b in ranges)
+    return re.compile("[" + body + "\U00010000-\U0010ffff]")
 
 
 def words_of(text: str) -> list[str]:
@@ -68,7 +88,7 @@ def _top_ngram_fraction(words: list[str], n: int) -> float:
     """Share of characters covered by the most frequent word n-gram."""
     if len(words) < n:
         return 0.0
-    counts = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    counts = Counter(zip(*(words[i:] for i in range(n))))  # the n-grams, as tuples, in order
     gram, count = counts.most_common(1)[0]
     if count <= 1:
         return 0.0
@@ -79,9 +99,9 @@ def _top_ngram_fraction(words: list[str], n: int) -> float:
 def _repeated_gram_chars(words: list[str], lengths: np.ndarray, n: int) -> int | None:
     """Characters covered by repeated word n-grams (as :func:`_dup_ngram_fraction` counts them),
     or None when no n-gram repeats."""
-    grams = list(zip(*(words[i:] for i in range(n))))
-    if len(set(grams)) == len(grams):
+    if len(set(zip(*(words[i:] for i in range(n))))) == len(words) - n + 1:
         return None
+    grams = list(zip(*(words[i:] for i in range(n))))
     counts = Counter(grams)
     starts = np.array([i for i, gram in enumerate(grams) if counts[gram] > 1], dtype=np.int64)
     edges = np.zeros(len(words) + 1, dtype=np.int64)
@@ -246,14 +266,14 @@ class QualityFilter(Step):
         tokens = text.split()
         if self.min_alpha_word_ratio is not None:
             # Tokens with a letter: all of them, less those without one, which have no ASCII letter.
-            letterless = sum(not any(c.isalpha() for c in token)
-                             for token in _TOKEN_WITHOUT_ASCII_LETTER.findall(text))
+            letterless = sum(not any(map(str.isalpha, token))
+                             for token in _SPACE_TOKEN_WITHOUT_ASCII_LETTER.findall(" " + text))
             if fails((len(tokens) - letterless) / max(len(tokens), 1), self.min_alpha_word_ratio, "min"):
                 return "alpha_words"
         if self.max_digit_ratio is not None:
             digits = sum(map(text.count, _DIGITS))
             if not text.isascii():
-                digits += sum(c.isdigit() for c in _NON_ASCII.findall(text))
+                digits += sum(c.isdigit() for c in non_ascii_digit_candidates().findall(text))
             if fails(digits / (sum(map(len, tokens)) or 1), self.max_digit_ratio, "max"):
                 return "digit_ratio"
         if self.max_duplicate_line_ratio is not None or self.max_duplicate_line_char_ratio is not None:
