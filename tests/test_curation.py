@@ -426,6 +426,22 @@ def test_forked_workers_and_forkserver_workers_give_the_same_output(tmp_path, mo
     assert outputs[0] == outputs[1] == read_one_process(crawl, tmp_path / "one")
 
 
+def test_workers_skip_signatures_of_copies_they_have_met_and_the_output_stays_the_same(tmp_path):
+    from ttl.data.curate import pipeline
+    docs = [{"id": i, "text": text} for i, text in enumerate(DOCS[:6] * 3)]   # each text three times
+    exact, near = ExactDedup(), NearDedup()
+    seen: set = set()
+    pipeline._precompute([exact, near], docs[:6], seen)         # one worker's first chunk
+    pipeline._precompute([exact, near], docs[6:], seen)         # and a later one: all copies
+    assert all("_minhash" in d for d in docs[:6]) and not any("_minhash" in d for d in docs[6:])
+    assert all("_exact_hash" in d for d in docs)                # exact_dedup still gets its hash
+    # Copies far apart in the input, several chunks per worker: the same shards as one process.
+    crawl = make_raw_crawl(DOCS[:20] * 3, seed=4)
+    run_curation(fast_config(num_proc=2, batch_size=8), crawl, tmp_path / "two", progress=False)
+    read = lambda d: [f.read_text(encoding="utf-8") for f in sorted(d.glob("shard-*"))]  # noqa: E731
+    assert read(tmp_path / "two") == read_one_process(crawl, tmp_path / "one")
+
+
 def read_one_process(crawl, out):
     run_curation(fast_config(), crawl, out, progress=False)
     return [f.read_text(encoding="utf-8") for f in sorted(out.glob("shard-*"))]

@@ -49,6 +49,7 @@ from ttl.io import atomic_write_json, atomic_write_text
 
 from .base import CurationInputError, Step, StepStats, utf8_len
 from .config import CurationConfig, build_steps, load_curation_config
+from .dedup import ExactDedup
 from .langid import LanguageFilter
 from .minhash import NearDedup
 from ..processes import fork_is_safe as _fork_is_safe
@@ -207,22 +208,51 @@ def run_steps(steps: list[Step], docs: list[dict[str, Any]], trace: bool = False
     return docs, stats, events
 
 
-def _precompute(steps: list[Step], docs: list[dict[str, Any]]) -> list[float]:
-    """Run the stateful steps' per-document work (hashes, signatures); the seconds each took."""
+def _precompute(steps: list[Step], docs: list[dict[str, Any]], seen: set | None = None) -> list[float]:
+    """Run the stateful steps' per-document work (hashes, signatures); the seconds each took.
+
+    ``seen`` (in a worker): the exact-duplicate hashes this worker met in its earlier documents.
+    A document with one of them is removed by exact_dedup in the main process whatever comes
+    after (its first copy reaches that step before it, in input order), so the steps after
+    exact_dedup skip it: on a corpus with many exact copies, MinHash signatures are the work
+    they save. A skipped document that did reach near_dedup would get its signature there.
+    """
     seconds = []
     for step in steps:
         start = time.perf_counter()
         step.precompute(docs)
+        if seen is not None and isinstance(step, ExactDedup):
+            docs = _first_copies(docs, seen)
         seconds.append(time.perf_counter() - start)
     return seconds
 
 
+# Hashes a worker remembers to skip later copies: a hint, so bounded (16 bytes each).
+_SEEN_LIMIT = 2_000_000
+
+
+def _first_copies(docs: list[dict[str, Any]], seen: set) -> list[dict[str, Any]]:
+    """The documents of ``docs`` whose exact hash is new to ``seen`` (which they join)."""
+    if len(seen) > _SEEN_LIMIT:
+        seen.clear()
+    first = []
+    for doc in docs:
+        digest = doc.get("_exact_hash")
+        if digest is None or digest not in seen:
+            first.append(doc)
+            if digest is not None:
+                seen.add(digest)
+    return first
+
+
 _WORKER_STEPS: tuple[list[Step], list[Step]] = ([], [])
+_WORKER_SEEN: set = set()   # see _precompute
 
 
 def _init_worker(lead: list[Step], follow: list[Step]) -> None:
     global _WORKER_STEPS
     _WORKER_STEPS = (lead, follow)
+    _WORKER_SEEN.clear()
 
 
 def _worker_run(args: tuple[list[dict[str, Any]], bool]):
@@ -233,12 +263,13 @@ def _worker_run(args: tuple[list[dict[str, Any]], bool]):
     # Of a removed document the main process needs only its repairs (for the log), not its text.
     removed = [({"id": doc["id"], "edits": doc.get("edits")}, step, reason)
                for doc, step, reason in removed]
-    return kept, stats + _precompute_stats(follow, kept), events, removed
+    return kept, stats + _precompute_stats(follow, kept, _WORKER_SEEN), events, removed
 
 
-def _precompute_stats(follow: list[Step], docs: list[dict[str, Any]]) -> list[StepStats]:
+def _precompute_stats(follow: list[Step], docs: list[dict[str, Any]],
+                      seen: set | None = None) -> list[StepStats]:
     """The precomputation of the stateful steps, as stats that carry only its time (counted in the step's)."""
-    return [StepStats(step.name, seconds=sec) for step, sec in zip(follow, _precompute(follow, docs))]
+    return [StepStats(step.name, seconds=sec) for step, sec in zip(follow, _precompute(follow, docs, seen))]
 
 
 def _segments(steps: list[Step]) -> list[tuple[bool, list[Step]]]:
