@@ -13,6 +13,8 @@ BOOK_FLAGS ?= -W -n --keep-going
 export TTL_PROFILE ?= $(PROFILE)
 # tqdm's bars become widgets in notebooks; the static book and CI logs do better without them.
 export TQDM_DISABLE ?= 1
+# transformers' and huggingface_hub's bars ("Loading weights") do not read TQDM_DISABLE.
+export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 export PYTHONHASHSEED = 0
 
 .PHONY: install test test-gguf test-published test-unit test-notebooks test-gpu book check-book pipeline bench clean
