@@ -63,6 +63,16 @@ def test_kernels_available_with_interpreter():
     assert K.interpreter_enabled()
 
 
+def _fresh_cpu_python(script: str) -> dict[str, str]:
+    """Run ``script`` in a fresh Python with no GPU and TRITON_INTERPRET unset; its printed
+    lines keyed by their first word."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return {line.split(" ", 1)[0]: line for line in out.stdout.splitlines()}
+
+
 def test_cpu_without_interpreter_or_triton_gives_clear_errors():
     """Fresh Python without TRITON_INTERPRET: calling a kernel on CPU says what to do; so does a missing Triton."""
     script = r"""
@@ -85,11 +95,7 @@ import os
 os.environ["TRITON_INTERPRET"] = "1"              # too late: the kernel above was built for a GPU
 ok, reason = K.kernels_available("cpu"); print("LATE", ok, reason)
 """
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    lines = {line.split(" ", 1)[0]: line for line in out.stdout.splitlines()}
+    lines = _fresh_cpu_python(script)
     assert "False" in lines["NOTRITON"] and "not installed" in lines["NOTRITON"]
     assert "not installed" in lines["NOTRITON-ERR"]
     assert "False" in lines["NOINTERP"] and "TRITON_INTERPRET=1" in lines["NOINTERP"]
@@ -111,11 +117,7 @@ try:
 except K.KernelUnavailableError as e:
     print("ERR", e)
 """
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    lines = {line.split(" ", 1)[0]: line for line in out.stdout.splitlines()}
+    lines = _fresh_cpu_python(script)
     assert "False" in lines["AVAILABLE"] and "after triton.language" in lines["AVAILABLE"]
     assert "after triton.language" in lines["ERR"] and "before any import" in lines["ERR"]
 
