@@ -442,6 +442,51 @@ def test_workers_skip_signatures_of_copies_they_have_met_and_the_output_stays_th
     assert read(tmp_path / "two") == read_one_process(crawl, tmp_path / "one")
 
 
+def test_workers_also_skip_copies_whose_first_copy_another_worker_had(tmp_path):
+    from ttl.data.curate import pipeline
+    docs = [{"id": i, "text": text, "edits": []} for i, text in enumerate(DOCS[:6])]
+    exact, near = ExactDedup(), NearDedup()
+    # The main process's exact_dedup collects the digests it keeps, and only those.
+    exact.fresh = []
+    exact.precompute(docs)
+    digests = [d["_exact_hash"] for d in docs]
+    assert [exact.process(dict(d)) for d in docs + docs[:2]] == [None] * 6 + ["exact_duplicate"] * 2
+    assert exact.fresh == digests
+    # A worker given those digests with its task signs none of the copies.
+    pipeline._init_worker([], [exact, near])
+    copies = [{"id": 10 + i, "text": text, "edits": []} for i, text in enumerate(DOCS[:6])]
+    kept, stats, _, _ = pipeline._worker_run((copies, False, digests[:4]))
+    assert [("_minhash" in d) for d in kept] == [False] * 4 + [True] * 2
+    pipeline._init_worker([], [])
+    # Copies far apart, taken by either worker: the output is one process's, the hints are gone.
+    crawl = make_raw_crawl(DOCS[:20] * 4, seed=5)
+    cfg = fast_config(num_proc=2, batch_size=10)
+    run_curation(cfg, crawl, tmp_path / "two", progress=False)
+    read = lambda d: [f.read_text(encoding="utf-8") for f in sorted(d.glob("shard-*"))]  # noqa: E731
+    assert read(tmp_path / "two") == read_one_process(crawl, tmp_path / "one")
+
+
+def test_a_batch_is_cut_into_one_chunk_per_worker_in_input_order():
+    from ttl.data.curate.pipeline import _split_batch
+    from ttl.data.readers import ReadError
+    sizes = [5, 300, 20, 20, 0, 40, 100, 7, 8]
+    items = [ReadError("records", i, "bad") if size == 0 else {"id": i, "text": "x" * size, "_size": size}
+             for i, size in enumerate(sizes)]
+    for parts in (1, 2, 3, 4):
+        chunks = _split_batch(items, parts)
+        assert len(chunks) <= parts and sum(c.items for c in chunks) == len(items)
+        # Read in order, the chunks give back the items in order, errors where they were.
+        replay = [x for c in chunks for x in sorted(c.docs + c.errors,
+                                                     key=lambda x: x["id"] if isinstance(x, dict) else x.line)]
+        assert replay == items
+        assert [c.bytes_in for c in chunks] == [sum(d["_size"] for d in c.docs) for c in chunks]
+    two = _split_batch(items, 2)
+    assert [d["id"] for d in two[0].docs] == [0, 1]   # the 300-character document is half the batch
+    even = [{"id": i, "text": "x", "_size": 10} for i in range(10)]
+    assert [len(c.docs) for c in _split_batch(even, 3)] == [4, 3, 3]
+    assert [len(c.docs) for c in _split_batch(even[:1], 2)] == [1]   # never an empty chunk
+
+
 def read_one_process(crawl, out):
     run_curation(fast_config(), crawl, out, progress=False)
     return [f.read_text(encoding="utf-8") for f in sorted(out.glob("shard-*"))]

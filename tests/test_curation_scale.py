@@ -189,9 +189,12 @@ def small_shards(num_proc: int = 1, **changes) -> dict:
                                                                       "shard_size": 60}}
 
 
-@pytest.mark.parametrize("num_proc", [1, 2])
-def test_a_broken_stream_resumes_to_the_uninterrupted_output(tmp_path, crawl, num_proc):
+@pytest.mark.parametrize("num_proc, bad_every", [(1, None), (2, None), (2, 7)])
+def test_a_broken_stream_resumes_to_the_uninterrupted_output(tmp_path, crawl, num_proc, bad_every):
     config = small_shards(num_proc)
+    if bad_every:  # unreadable records among the documents: a resumed run must skip exactly as many
+        crawl = [item for i, record in enumerate(crawl) for item in ([record, i] if i % bad_every == 3
+                                                                     else [record])]
     whole = run_curation(config, stream(crawl), tmp_path / "whole", progress=False)
     out = tmp_path / "broken"
     with pytest.raises(BrokenStream):
@@ -204,8 +207,10 @@ def test_a_broken_stream_resumes_to_the_uninterrupted_output(tmp_path, crawl, nu
     assert resumed.resumed == 1 and resumed.status == "complete"
     assert folder_bytes(out) == folder_bytes(tmp_path / "whole")
     assert not (out / ".curation-state").exists()
-    for key in ("docs_in", "docs_out", "bytes_in", "bytes_out", "n_modifications", "files"):
+    for key in ("docs_in", "docs_out", "bytes_in", "bytes_out", "n_modifications", "files",
+                "n_input_errors"):
         assert getattr(resumed, key) == getattr(whole, key), key
+    assert bool(whole.n_input_errors) == bool(bad_every)
     assert [s.to_dict() | {"seconds": 0} for s in resumed.steps] == \
         [s.to_dict() | {"seconds": 0} for s in whole.steps]
     again = run_curation(config, stream(crawl), out, progress=False, resume=True)  # finished: a no-op

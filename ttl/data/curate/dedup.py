@@ -44,10 +44,13 @@ class ExactDedup(Step):
         self._store: Store | None = None
         self._journal: list[bytes] | None = None  # digests added since the last checkpoint (memory index)
         self._tmp: tempfile.TemporaryDirectory | None = None
+        # Digests first seen since the pipeline last took them (None: not collected). The
+        # pipeline passes them to its workers, which then skip the later copies' signatures.
+        self.fresh: list[bytes] | None = None
 
     def __getstate__(self):  # to a worker process: the settings, not what was seen
         state = dict(self.__dict__)
-        state.update(seen=set(), _store=None, _journal=None, _tmp=None)
+        state.update(seen=set(), _store=None, _journal=None, _tmp=None, fresh=None)
         return state
 
     # --- state -------------------------------------------------------------------------------
@@ -90,10 +93,12 @@ class ExactDedup(Step):
                 return "exact_duplicate"
             db.execute("INSERT INTO exact VALUES (?, ?)", (digest, self._store.gen))
             self._store.inserted(1)
-            return None
-        if digest in self.seen:
-            return "exact_duplicate"
-        self.seen.add(digest)
-        if self._journal is not None:
-            self._journal.append(digest)
+        else:
+            if digest in self.seen:
+                return "exact_duplicate"
+            self.seen.add(digest)
+            if self._journal is not None:
+                self._journal.append(digest)
+        if self.fresh is not None:
+            self.fresh.append(digest)
         return None

@@ -211,7 +211,8 @@ def run_steps(steps: list[Step], docs: list[dict[str, Any]], trace: bool = False
 def _precompute(steps: list[Step], docs: list[dict[str, Any]], seen: set | None = None) -> list[float]:
     """Run the stateful steps' per-document work (hashes, signatures); the seconds each took.
 
-    ``seen`` (in a worker): the exact-duplicate hashes this worker met in its earlier documents.
+    ``seen`` (in a worker): the exact-duplicate hashes this worker met in its earlier documents,
+    and those the main process's exact_dedup kept from other workers' chunks (sent with the tasks).
     A document with one of them is removed by exact_dedup in the main process whatever comes
     after (its first copy reaches that step before it, in input order), so the steps after
     exact_dedup skip it: on a corpus with many exact copies, MinHash signatures are the work
@@ -227,8 +228,9 @@ def _precompute(steps: list[Step], docs: list[dict[str, Any]], seen: set | None 
     return seconds
 
 
-# Hashes a worker remembers to skip later copies: a hint, so bounded (16 bytes each).
-_SEEN_LIMIT = 2_000_000
+# Hashes a worker remembers to skip later copies: a hint, so bounded (a 16-byte digest in a
+# set takes about 90 bytes: 1M of them, 90 MB per worker).
+_SEEN_LIMIT = 1_000_000
 
 
 def _first_copies(docs: list[dict[str, Any]], seen: set) -> list[dict[str, Any]]:
@@ -255,8 +257,9 @@ def _init_worker(lead: list[Step], follow: list[Step]) -> None:
     _WORKER_SEEN.clear()
 
 
-def _worker_run(args: tuple[list[dict[str, Any]], bool]):
-    docs, trace = args
+def _worker_run(args: tuple[list[dict[str, Any]], bool, list[bytes]]):
+    docs, trace, hints = args
+    _WORKER_SEEN.update(hints)
     lead, follow = _WORKER_STEPS
     removed: list = []
     kept, stats, events = run_steps(lead, docs, trace, removed)
@@ -329,6 +332,34 @@ class _Chunk:
     errors: list[ReadError] = field(default_factory=list)
     bytes_in: int = 0
     stop: ReadError | None = None
+
+
+def _split_batch(items: list, parts: int) -> list[_Chunk]:
+    """A batch of input items cut, in order, into ``parts`` chunks of about equal text size.
+
+    With ``num_proc`` workers each batch becomes one chunk per worker, so they finish together;
+    the last batch of the input, however short, is shared too (cut by count instead, the
+    tail of a run would be one worker's lone chunk while the others wait). Read errors stay
+    where they were read: a chunk's ``items`` is what a resumed run skips.
+    """
+    sizes = [0 if isinstance(item, ReadError) else item["_size"] for item in items]
+    total, cuts, running = sum(sizes), [], 0
+    for i, size in enumerate(sizes):
+        running += size
+        # Cut after the item that brings the running size to the next 1/parts of the total.
+        if len(cuts) < parts - 1 and running * parts >= total * (len(cuts) + 1) and i + 1 < len(items):
+            cuts.append(i + 1)
+    chunks = []
+    for a, z in zip([0, *cuts], [*cuts, len(items)]):
+        chunk = _Chunk(items=z - a)
+        for item in items[a:z]:
+            if isinstance(item, ReadError):
+                chunk.errors.append(item)
+            else:
+                chunk.docs.append(item)
+                chunk.bytes_in += item["_size"]
+        chunks.append(chunk)
+    return chunks
 
 
 def _fingerprint(cfg: CurationConfig, input: Any) -> dict[str, Any]:
@@ -582,7 +613,13 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
                 if isinstance(step, LanguageFilter):
                     step._load()
         pool = context.Pool(cfg.num_proc, initializer=_init_worker, initargs=(lead, follow))
-    chunk_size = max(1, -(-cfg.batch_size // cfg.num_proc)) if pool is not None else cfg.batch_size
+    parts = cfg.num_proc if pool is not None else 1  # chunks a batch is cut into
+    # Each task carries the exact hashes the main process kept while the last few tasks were
+    # sent, so a worker also skips copies whose first copy another worker had (a hint only).
+    exact = next((s for s in follow if isinstance(s, ExactDedup)), None) if pool is not None else None
+    if exact is not None:
+        exact.fresh = []
+    hints: collections.deque = collections.deque(maxlen=2 * cfg.num_proc)
     start = time.perf_counter()
     # No bar at all without progress: tqdm starts a monitor thread with its first bar, even a
     # disabled one, and a process with a second thread no longer forks its workers.
@@ -594,7 +631,7 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
     def chunks() -> Iterator[_Chunk]:
         skip = run.consumed
         docs_read = run.report.docs_in
-        chunk = _Chunk()
+        batch: list = []  # input items (documents and read errors) in input order
         for item in reader:
             if skip:
                 skip -= 1
@@ -605,11 +642,12 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
                                       "overwrite=True")
                 continue
             if isinstance(item, ReadError):
-                chunk.items += 1
-                chunk.errors.append(item)
+                batch.append(item)
                 if cfg.on_error == "stop":
-                    chunk.stop = item
-                    yield chunk
+                    *head, last = _split_batch(batch, parts)
+                    yield from head
+                    last.stop = item
+                    yield last
                     return
                 logger.warning("skipped unreadable input: %s", item)
             else:
@@ -618,19 +656,17 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
                 docs_read += 1
                 if run.first_digest is None:
                     run.first_digest = [item["id"], _doc_digest(item)]
-                chunk.items += 1
-                chunk.docs.append(item)
+                batch.append(item)
                 item["_size"] = utf8_len(item["text"])
-                chunk.bytes_in += item["_size"]
                 item["edits"] = []
                 if run.records is not None:
                     run.records[item["id"]] = {"id": item["id"], "metadata": item["metadata"], "removed_by": None,
                                                "reason": None, "modified_by": [], "text": None}
-            if chunk.items >= chunk_size:
-                yield chunk
-                chunk = _Chunk()
-        if chunk.items:
-            yield chunk
+            if len(batch) >= cfg.batch_size:
+                yield from _split_batch(batch, parts)
+                batch = []
+        if batch:
+            yield from _split_batch(batch, parts)
 
     def local(chunk: _Chunk):
         # In this process, the stateful steps compute their hashes and signatures themselves,
@@ -655,7 +691,11 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
         in_flight = 2 * cfg.num_proc
         for chunk in chunks():
             if pool is not None and len(chunk.docs) > 1:
-                pending.append((chunk, pool.apply_async(_worker_run, ((chunk.docs, trace),))))
+                if exact is not None:
+                    hints.append(exact.fresh)
+                    exact.fresh = []
+                task = (chunk.docs, trace, [digest for part in hints for digest in part])
+                pending.append((chunk, pool.apply_async(_worker_run, (task,))))
             else:
                 pending.append((chunk, local(chunk)))
             while pending and (len(pending) >= in_flight or not hasattr(pending[0][1], "get")
@@ -683,6 +723,8 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
             else:
                 pool.terminate()
             pool.join()
+        if exact is not None:
+            exact.fresh = None
         run.close_states()
     if clean_exit:  # finished: nothing to resume any more
         shutil.rmtree(run.state_dir, ignore_errors=True)
