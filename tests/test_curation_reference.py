@@ -354,6 +354,8 @@ def test_fast_normalize_equals_reference(crawl_texts):
     from ttl.data.curate.normalize import normalize_whitespace, normalize_whitespace_fast
     step = Normalize()
     assert [step.normalize(t) for t in crawl_texts] == [ref_normalize(t) for t in crawl_texts]
+    assert ftfy.is_bad is is_bad  # ftfy's own test is back after each repair (see fix_mojibake)
+    assert sum(map(is_bad, crawl_texts)) > 50  # and the repair was exercised
     rng = random.Random(1)
     alphabet = "ab é\t\n\r\x0b\x0c\xa0\u2003\u3000\x1c\x85 \n\n  "
     for _ in range(3000):
