@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+")
 _COMPOUND_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
@@ -23,6 +24,18 @@ def words(text: str, *, lower: bool = True, compounds: bool = False) -> list[str
     "d'água"), the way the quality rules count words; ``lower=False`` keeps the case.
     """
     return (_COMPOUND_WORD if compounds else _WORD).findall(text.lower() if lower else text)
+
+
+@lru_cache(maxsize=32)
+def _more_words_than(n: int) -> re.Pattern:
+    # From the start: n words with what follows each, then the first letter of another.
+    # Possessive (++, *+): a word and the gap after it are taken whole, so one pass, no retries.
+    return re.compile(rf"\W*+(?:\w++\W++){{{n}}}\w")
+
+
+def has_more_words(text: str, n: int) -> bool:
+    """``len(words(text)) > n``, reading ``text`` only up to the (n+1)-th word."""
+    return n < 0 or _more_words_than(n).match(text) is not None
 
 
 def shingles(text: str, n: int = 5) -> list[str]:

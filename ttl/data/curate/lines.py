@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ttl.config import ConfigError
+from ttl.data.text import has_more_words
 from ttl.data.text import words as _words
 
 from .base import Step, case_lookalikes, record_edit
@@ -149,7 +150,7 @@ class LineFilter(Step):
 
     def _few_words(self, line: str) -> bool:
         # A line has at most (len + 1) // 2 words, so a short one needs no counting.
-        return len(line) < self._short or len(_words(line, lower=False)) <= self.max_words
+        return len(line) < self._short or not has_more_words(line, self.max_words)
 
     def _candidates(self, text: str) -> list:
         """The patterns that can match some line of ``text``: those whose required strings occur in it.
@@ -197,8 +198,11 @@ class LineFilter(Step):
             units = [(a, b, " ".join(stripped[a:b])) for a, b in paragraph_spans(stripped)]
         else:
             units = [(i, i + 1, line) for i, line in enumerate(lines) if stripped[i]]
+        # A unit of more than max_words words is never boilerplate (see boilerplate_reason):
+        # in prose, most are such paragraphs, and counting stops at max_words + 1.
+        units = [unit for unit in units if self._few_words(unit[2])]
         drop: list[int] = []
-        filters = self._candidates(text)
+        filters = self._candidates("\n".join(unit for _, _, unit in units))
         for a, b, unit in units:
             reason = self.boilerplate_reason(unit, filters)
             if reason is not None:
