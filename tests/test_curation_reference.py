@@ -387,13 +387,15 @@ def test_fast_line_filter_equals_reference(crawl_texts):
     assert unseen == set(case_lookalikes(string.ascii_lowercase).pattern[1:-1]) == {"ſ", "ı", "İ"}
 
 
-def test_counting_words_up_to_a_limit_equals_counting_them_all(crawl_texts):
+def test_word_counting_shortcuts_equal_the_plain_definitions(crawl_texts):
     from ttl.data.text import has_more_words
     rng = random.Random(3)
     alphabet = "ab é_1 -\n\t.,!?'’\u0301İ٣"  # letters, a digit, gaps, a combining accent, an Arabic digit
     texts = [_random_text(rng, alphabet, rng.randrange(0, 60)) for _ in range(5000)]
     texts += [line for t in crawl_texts[:200] for line in t.split("\n")]
+    plain_compounds = re.compile(r"\w+(?:[-'’]\w+)*")   # what the possessive pattern must equal
     for text in texts:
+        assert _words(text, lower=False, compounds=True) == plain_compounds.findall(text)
         count = len(_words(text, lower=False))
         for n in (-1, 0, 1, count - 1, count, count + 1, 40):
             assert has_more_words(text, n) == (count > n), (text, n)

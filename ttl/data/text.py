@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 _WORD = re.compile(r"\w+")
-_COMPOUND_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+# Possessive (++, *+): the same matches as \w+(?:[-'’]\w+)*, found without backtracking.
+_COMPOUND_WORD = re.compile(r"\w++(?:[-'’]\w++)*+")
 
 
 def words(text: str, *, lower: bool = True, compounds: bool = False) -> list[str]:
