@@ -33,7 +33,7 @@ import pytest
 from ftfy.badness import MOJIBAKE_CATEGORIES, is_bad
 
 from ttl.data.crawl import make_raw_crawl
-from ttl.data.curate import load_curation_config, run_curation
+from ttl.data.curate import LineFilter, load_curation_config, run_curation
 from ttl.data.curate.dedup import normalized_text_hash
 from ttl.data.curate.minhash import make_permutations, minhash_signatures, optimal_bands_rows, shingle_hashes
 from ttl.data.curate.pii import CNPJ, CPF, EMAIL, PHONE, is_valid_cnpj, is_valid_cpf
@@ -367,7 +367,6 @@ def test_fast_normalize_equals_reference(crawl_texts):
 
 
 def test_fast_line_filter_equals_reference(crawl_texts):
-    from ttl.data.curate import LineFilter
     from ttl.data.curate.base import case_lookalikes
     settings = {k: v for k, v in load_curation_config().step("line_filter").items() if k != "name"}
     step = LineFilter(**settings)
@@ -399,6 +398,23 @@ def test_word_counting_shortcuts_equal_the_plain_definitions(crawl_texts):
         count = len(_words(text, lower=False))
         for n in (-1, 0, 1, count - 1, count, count + 1, 40):
             assert has_more_words(text, n) == (count > n), (text, n)
+
+
+def test_substring_set_finds_what_searching_each_string_finds(crawl_texts):
+    from ttl.data.curate.base import SubstringSet
+    rng = random.Random(4)
+    for _ in range(300):
+        strings = {_random_text(rng, "abc ", rng.randrange(1, 5)) for _ in range(rng.randrange(1, 12))}
+        found = SubstringSet(strings)
+        for _ in range(20):
+            text = _random_text(rng, "abcd ", rng.randrange(0, 30))
+            assert found.present(text) == {s for s in strings if s in text}
+            assert found.any_in(text) == any(s in text for s in strings)
+    step = LineFilter(language="pt", also_languages=["en", "es"])
+    assert len(step._required_set.roots) < len(step._all_required)  # some strings hold others
+    folded = [t.lower() for t in crawl_texts]
+    assert [step._required_set.present(t) for t in folded] == [{r for r in step._all_required if r in t}
+                                                               for t in folded]
 
 
 def test_fast_language_id_equals_py3langid(crawl_texts):

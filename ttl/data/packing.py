@@ -46,6 +46,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ttl.data.processes import fork_is_safe as _fork_is_safe
+from ttl.data.processes import start_pool
 from ttl.io import atomic_open, atomic_write_json
 from ttl.manifest import digest_tokenizer, digest_tree, write_manifest
 
@@ -277,7 +278,7 @@ def _pool(num_proc: int, initargs: tuple):
     previous = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
-        pool = multiprocessing.get_context("fork").Pool(num_proc, _init_packer, initargs)
+        pool = start_pool(multiprocessing.get_context("fork"), num_proc, _init_packer, initargs)
     finally:
         if previous is None:
             del os.environ["TOKENIZERS_PARALLELISM"]

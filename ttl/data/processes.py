@@ -11,6 +11,7 @@ fork). Elsewhere the callers fall back to ``forkserver`` or ``spawn``; the outpu
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sys
 import threading
@@ -21,3 +22,21 @@ def fork_is_safe() -> bool:
     return (sys.platform.startswith("linux") and sys.version_info < (3, 12)
             and "fork" in multiprocessing.get_all_start_methods()
             and threading.active_count() == 1 and "torch" not in sys.modules)
+
+
+def start_pool(context, processes: int, initializer=None, initargs: tuple = ()):
+    """``context.Pool(processes, initializer, initargs)``, with forked workers kept light.
+
+    A forked worker starts with the caller's objects frozen out of the garbage collector
+    (``gc.freeze``, as CPython's documentation advises before a fork): a collection in the
+    worker then does not walk the caller's whole heap, touching (and so copying) its pages.
+    The caller's objects are unfrozen once the workers exist, unless it had frozen some itself.
+    """
+    freeze = context.get_start_method() == "fork" and gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    try:
+        return context.Pool(processes, initializer=initializer, initargs=initargs)
+    finally:
+        if freeze:
+            gc.unfreeze()

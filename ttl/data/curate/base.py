@@ -200,3 +200,36 @@ def case_lookalikes(letters: str) -> re.Pattern | None:
 @functools.lru_cache(maxsize=1)
 def _bmp() -> str:
     return "".join(map(chr, range(0x10000)))
+
+
+class SubstringSet:
+    """Which of a fixed set of strings occur in a text, with fewer searches than one per string.
+
+    A string that contains another one ("cookies" holds "cookie") can occur only where that
+    one does, so it is searched for only once the shorter one was found. The strings form a
+    forest, each under the longest shorter string it contains; :meth:`present` walks it from
+    the roots, and :meth:`any_in` needs the roots alone (any string found means its root is).
+    """
+
+    def __init__(self, strings):
+        ordered = sorted(set(strings), key=len)
+        self.children: dict[str | None, list[str]] = {None: []}
+        for i, string in enumerate(ordered):
+            inside = [shorter for shorter in ordered[:i] if shorter in string]
+            parent = max(inside, key=len) if inside else None
+            self.children.setdefault(parent, []).append(string)
+        self.roots = tuple(self.children[None])
+
+    def present(self, text: str) -> set[str]:
+        """The strings that occur in ``text``: ``{s for s in strings if s in text}``."""
+        found: set[str] = set()
+        todo = [s for s in self.roots if s in text]
+        while todo:
+            string = todo.pop()
+            found.add(string)
+            todo += [s for s in self.children.get(string, ()) if s in text]
+        return found
+
+    def any_in(self, text: str) -> bool:
+        """Whether some string occurs in ``text``."""
+        return any(map(text.__contains__, self.roots))

@@ -27,7 +27,7 @@ from ttl.config import ConfigError
 from ttl.data.text import has_more_words
 from ttl.data.text import words as _words
 
-from .base import Step, case_lookalikes, record_edit
+from .base import Step, SubstringSet, case_lookalikes, record_edit
 from .paragraphs import is_hard_wrapped, paragraph_spans
 
 def required_strings(pattern: str) -> list[str] | None:
@@ -127,6 +127,7 @@ class LineFilter(Step):
         # Each pattern with the strings one of which a line must contain for it to match.
         self._filters = [(p, required_strings(p.pattern)) for p in self._compiled]
         self._all_required = tuple(sorted({r for _, req in self._filters for r in req or ()}))
+        self._required_set = SubstringSet(self._all_required)
         self._lookalikes = case_lookalikes(string.ascii_lowercase) if self._all_required else None
 
     def boilerplate_reason(self, line: str, filters: list | None = None) -> str | None:
@@ -164,7 +165,7 @@ class LineFilter(Step):
                                        and self._lookalikes.search(text)):
             return [(p, None) for p, _ in self._filters]
         folded = text.lower()
-        present = {r for r in self._all_required if r in folded}
+        present = self._required_set.present(folded)
         return [(p, req) for p, req in self._filters if req is None or present.intersection(req)]
 
     def _matches(self, line: str, filters: list) -> bool:

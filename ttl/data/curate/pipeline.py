@@ -53,6 +53,7 @@ from .dedup import ExactDedup
 from .langid import LanguageFilter
 from .minhash import NearDedup
 from ..processes import fork_is_safe as _fork_is_safe
+from ..processes import start_pool
 from ..readers import ReadError, iter_input
 from .toxicity import ToxicityFilter
 from .writer import (MODIFICATIONS_NAME, REPORT_NAME, STATE_DIR, ShardWriter, _previous_files, prepare_out_dir,
@@ -612,7 +613,7 @@ def run_curation(config: str | Path | dict | CurationConfig | None, input: Any, 
             for step in lead:  # loaded once here, shared by the forked workers (copy-on-write)
                 if isinstance(step, LanguageFilter):
                     step._load()
-        pool = context.Pool(cfg.num_proc, initializer=_init_worker, initargs=(lead, follow))
+        pool = start_pool(context, cfg.num_proc, _init_worker, (lead, follow))
     parts = cfg.num_proc if pool is not None else 1  # chunks a batch is cut into
     # Each task carries the exact hashes the main process kept while the last few tasks were
     # sent, so a worker also skips copies whose first copy another worker had (a hint only).

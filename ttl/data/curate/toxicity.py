@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 from ttl.config import ConfigError
 
-from .base import EDIT_CONTEXT, Step, case_lookalikes, record_edit
+from .base import EDIT_CONTEXT, Step, SubstringSet, case_lookalikes, record_edit
 from .paragraphs import units as _units
 from .resources import read_word_list
 
@@ -80,6 +80,9 @@ class ToxicityFilter(Step):
         # (a prefilter: exact for text without characters that a case-insensitive pattern
         # takes for a letter of a term although lower-casing does not make them one).
         self._folded_terms = tuple(sorted({" ".join(t.split()) for t in terms}))
+        # What the prefilter looks for: the longest word of each term, lower-cased (a term can
+        # occur only where that word does, whatever the spaces between its words).
+        self._probes = SubstringSet(max(t.split(), key=len).lower() for t in self._folded_terms)
         self._lookalikes = case_lookalikes("".join(terms))
         if isinstance(self.classifier, str):
             self.classifier = load_callable(self.classifier)
@@ -87,11 +90,10 @@ class ToxicityFilter(Step):
             raise ConfigError("toxicity.classifier must be callable (list of texts -> list of scores)")
 
     def _maybe_toxic(self, text: str) -> bool:
-        """False only when no term can occur: none is in the lower-cased, space-folded text."""
+        """False only when no term can occur: the longest word of none is in the lower-cased text."""
         if self._lookalikes is not None and self._lookalikes.search(text):
             return True
-        folded = " ".join(text.lower().split())
-        return any(map(folded.__contains__, self._folded_terms))
+        return self._probes.any_in(text.lower())
 
     def is_toxic_line(self, line: str) -> bool:
         return self._has_terms and bool(self._pattern.search(line))
