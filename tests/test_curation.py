@@ -457,6 +457,7 @@ def test_workers_also_skip_copies_whose_first_copy_another_worker_had(tmp_path):
     copies = [{"id": 10 + i, "text": text, "edits": []} for i, text in enumerate(DOCS[:6])]
     kept, stats, _, _ = pipeline._worker_run((copies, False, digests[:4]))
     assert [("_minhash" in d) for d in kept] == [False] * 4 + [True] * 2
+    assert all(d["text"] is None for d in kept)   # no step changed them: the main process has them
     pipeline._init_worker([], [])
     # Copies far apart, taken by either worker: the output is one process's, the hints are gone.
     crawl = make_raw_crawl(DOCS[:20] * 4, seed=5)

@@ -263,11 +263,17 @@ def _worker_run(args: tuple[list[dict[str, Any]], bool, list[bytes]]):
     _WORKER_SEEN.update(hints)
     lead, follow = _WORKER_STEPS
     removed: list = []
+    texts = {doc["id"]: doc["text"] for doc in docs}
     kept, stats, events = run_steps(lead, docs, trace, removed)
-    # Of a removed document the main process needs only its repairs (for the log), not its text.
+    stats += _precompute_stats(follow, kept, _WORKER_SEEN)
+    # The main process has every document as it sent it: of a removed one it needs only the
+    # repairs (for the log), and of a kept one the text only if a step changed it.
     removed = [({"id": doc["id"], "edits": doc.get("edits")}, step, reason)
                for doc, step, reason in removed]
-    return kept, stats + _precompute_stats(follow, kept, _WORKER_SEEN), events, removed
+    for doc in kept:
+        if doc["text"] == texts[doc["id"]]:
+            doc["text"] = None
+    return kept, stats, events, removed
 
 
 def _precompute_stats(follow: list[Step], docs: list[dict[str, Any]],
@@ -490,6 +496,11 @@ class _Run:
                      pool_used: bool) -> int:
         """Merge a chunk's results, run the remaining steps, write the survivors; shards completed."""
         docs, stats, events, removed = result
+        if pool_used:  # a worker leaves out the texts it did not change (see _worker_run)
+            sent = {doc["id"]: doc["text"] for doc in chunk.docs}
+            for doc in docs:
+                if doc["text"] is None:
+                    doc["text"] = sent[doc["id"]]
         r = self.report
         r.docs_in += len(chunk.docs)
         r.bytes_in += chunk.bytes_in
