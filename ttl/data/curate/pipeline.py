@@ -3,7 +3,8 @@
 ``run_curation(config, input, out_dir)`` is the whole chapter in one call;
 ``curate_main(config_path, input_path, out_dir)`` is what ``ttl curate`` runs.
 
-Documents are read in chunks. The leading *stateless* steps (normalize ... pii in the
+Documents are read in batches of ``batch_size``, each cut into one chunk per worker
+(:func:`_split_batch`). The leading *stateless* steps (normalize ... pii in the
 default config) run on each chunk, in ``num_proc`` worker processes when asked, several
 chunks in flight at once while the main process deduplicates and writes the chunks
 before them; the workers also compute what deduplication needs that depends on one
