@@ -10,12 +10,15 @@ the same thing everywhere.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 
+# Possessive quantifiers (++, *+, Python 3.11 and later) give the same matches as the plain
+# ones here, found without backtracking; Python 3.10 gets the plain ones.
+_PLUS, _STAR = ("++", "*+") if sys.version_info >= (3, 11) else ("+", "*")
 _WORD = re.compile(r"\w+")
-# Possessive (++, *+): the same matches as \w+(?:[-'’]\w+)*, found without backtracking.
-_COMPOUND_WORD = re.compile(r"\w++(?:[-'’]\w++)*+")
+_COMPOUND_WORD = re.compile(rf"\w{_PLUS}(?:[-'’]\w{_PLUS}){_STAR}")
 
 
 def words(text: str, *, lower: bool = True, compounds: bool = False) -> list[str]:
@@ -31,7 +34,7 @@ def words(text: str, *, lower: bool = True, compounds: bool = False) -> list[str
 def _more_words_than(n: int) -> re.Pattern:
     # From the start: n words with what follows each, then the first letter of another.
     # Possessive (++, *+): a word and the gap after it are taken whole, so one pass, no retries.
-    return re.compile(rf"\W*+(?:\w++\W++){{{n}}}\w")
+    return re.compile(rf"\W{_STAR}(?:\w{_PLUS}\W{_PLUS}){{{n}}}\w")
 
 
 def has_more_words(text: str, n: int) -> bool:
